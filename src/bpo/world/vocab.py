@@ -130,9 +130,9 @@ NUMBER_WORDS: dict[str, int] = {
 COUNT_NAMES: dict[int, str] = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six"}
 
 SIGN_WORDS: tuple[str, ...] = (
-    "OPEN", "STOP", "SALE", "CAFE", "EXIT", "PARK", "SLOW", "HELLO", "FARM", "FISH", "TAXI",
-    "BAKERY", "HOTEL", "WELCOME", "DANGER", "QUIET", "BOOKS", "MILK", "WOOD", "BOATS",
-)
+    "OPEN", "STOP", "SALE", "CAFE", "EXIT", "SLOW", "HELLO", "FISH", "TAXI", "BAKERY", "HOTEL",
+    "WELCOME", "DANGER", "QUIET", "MILK", "WOOD", "NORTH", "SOUTH", "PIZZA", "LUNCH",
+)  # never a noun, place, colour or number word of the lexicon: reading a sign must not name an object
 
 
 def typical_objects(place: str) -> tuple[str, ...]:
@@ -162,6 +162,8 @@ def _check_lexicon() -> None:
         assert all(c in COLOURS for c in info.typical_colours), f"unknown colour for {info.name}"
         for word in (info.name, info.plural, *info.synonyms):
             assert seen.setdefault(word, info.name) == info.name, f"'{word}' names two objects"
+    lexical = set(seen) | set(PLACES) | set(COLOURS) | set(NUMBER_WORDS) | set(POSITION_WORDS)
+    assert not lexical & {w.lower() for w in SIGN_WORDS}, "a sign word is also a lexicon word"
     for place, weights in PRIOR_WEIGHTS.items():
         assert all(o in OBJECTS for o in weights), f"unknown object in prior of {place}"
 

@@ -1,0 +1,53 @@
+"""One function per figure. Plots take numbers (data frames, images), never models, and save
+themselves to ``figures/`` as PNG."""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+
+from bpo.paths import figures_dir
+
+
+def _save(fig, name: str):
+    fig.savefig(figures_dir() / f"{name}.png", dpi=150, bbox_inches="tight")
+    return fig
+
+
+def sample_grid(images: list, annotations: list[str], name: str = "world_samples", columns: int = 4):
+    """Images in a grid, each above its ground-truth annotation."""
+    rows = math.ceil(len(images) / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 4.4 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, image, text in zip(axes.flat, images, annotations):
+        ax.imshow(image, interpolation="nearest")
+        ax.set_title(text, fontsize=7, loc="left", y=-0.02, va="top", family="monospace")
+    fig.subplots_adjust(hspace=0.9, wspace=0.1)
+    return _save(fig, name)
+
+
+def prior_heatmap(prior: pd.DataFrame, name: str = "world_prior"):
+    """P(object | place): where the language prior comes from."""
+    fig, ax = plt.subplots(figsize=(14, 4.2))
+    sns.heatmap(prior, cmap="rocket_r", ax=ax, cbar_kws={"label": "P(object | place)"},
+                linewidths=0.3, linecolor="white", mask=prior == 0)
+    ax.set_facecolor("#f2f2f2")  # blank cells: the prior never expects that object there (atypical)
+    ax.set_xlabel("object (most frequent under the prior first)")
+    ax.set_ylabel("place")
+    ax.set_title("The world's prior: grey cells are objects the prior never expects at that place")
+    return _save(fig, name)
+
+
+def benchmark_composition(counts: pd.DataFrame, name: str = "world_benchmarks"):
+    """Items per benchmark and split (columns: benchmark, split, items)."""
+    fig, ax = plt.subplots(figsize=(8, 3.2))
+    sns.barplot(counts, x="benchmark", y="items", hue="split", ax=ax)
+    for container in ax.containers:
+        ax.bar_label(container, fontsize=7)
+    ax.set_title("Held-out benchmark items per split")
+    ax.set_xlabel("")
+    return _save(fig, name)

@@ -1,0 +1,29 @@
+"""The one place that decides presets: a preset names a scale of the same LLaVA architecture.
+
+``tiny`` is for tests and quick runs, ``smol`` (SmolLM2-135M-Instruct) is the embedded default, and
+``llava-1.5-7b`` / ``llava-1.5-13b`` are the paper's own scale with the user's weights.
+"""
+
+from __future__ import annotations
+
+from bpo.world.build import WorldConfig
+
+PRESETS = ("tiny", "smol", "llava-1.5-7b", "llava-1.5-13b")
+DEFAULT_PRESET = "smol"
+
+# The quick preset keeps the same world at a third of the size: same distributions, less waiting.
+_WORLD_SCALE = {"tiny": 1 / 3}
+
+
+def check_preset(preset: str) -> str:
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    return preset
+
+
+def world_config(preset: str, seed: int = 0, size_scale: float = 1.0) -> WorldConfig:
+    """The world a preset trains and evaluates on; ``size_scale`` shrinks it (tests use 0.01)."""
+    check_preset(preset)
+    if not 0 < size_scale <= 10:
+        raise ValueError(f"size_scale must be in (0, 10], got {size_scale}")
+    return WorldConfig(seed=seed).scaled(_WORLD_SCALE.get(preset, 1.0) * size_scale)
