@@ -113,7 +113,7 @@ def test_world_config_rejects_bad_sizes():
         WorldConfig(n_detail=0)
     with pytest.raises(ValueError, match="image_size"):
         WorldConfig(image_size=16)
-    assert WorldConfig().scaled(0.001).n_detail == 1
+    assert WorldConfig().scaled(0.0001).n_detail == 1 and WorldConfig().scaled(0.01).n_caption == 60
 
 
 def test_data_sources_are_byte_identical_for_the_same_seed():
