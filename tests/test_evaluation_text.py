@@ -52,7 +52,7 @@ def test_colour_count_and_position_attach_to_their_noun():
     assert (car.colour, bus.colour) == ("red", "blue")
     (dog,) = T.extract_mentions("In the bottom left there is a dog.")
     assert (dog.row, dog.col) == ("bottom", "left")
-    (plant,) = T.extract_mentions("A green plant is in the top middle.")
+    (plant,) = T.extract_mentions("A green potted plant is in the top middle.")
     assert (plant.name, plant.colour, plant.row, plant.col) == ("potted plant", "green", "top", "centre")
 
 

@@ -27,6 +27,17 @@ def stage_dir(preset: str, stage: str, params: dict) -> Path:
     return data_dir(preset) / stage / params_key(params)
 
 
+def save_dataset(ds, path: Path) -> None:
+    """``save_to_disk`` without its per-save progress bar (our own bars report the long work)."""
+    import datasets
+
+    datasets.disable_progress_bars()
+    try:
+        ds.save_to_disk(path)
+    finally:
+        datasets.enable_progress_bars()
+
+
 @contextmanager
 def atomic_dir(target: Path, params: dict | None = None):
     """Yield a temporary directory that becomes ``target`` only if the block completes."""

@@ -6,6 +6,9 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
+from bpo.evaluation.suite import SuiteConfig
 from bpo.world.build import WorldConfig
 
 PRESETS = ("tiny", "smol", "llava-1.5-7b", "llava-1.5-13b")
@@ -27,3 +30,15 @@ def world_config(preset: str, seed: int = 0, size_scale: float = 1.0) -> WorldCo
     if not 0 < size_scale <= 10:
         raise ValueError(f"size_scale must be in (0, 10], got {size_scale}")
     return WorldConfig(seed=seed).scaled(_WORLD_SCALE.get(preset, 1.0) * size_scale)
+
+
+# Benchmark sizes per preset: generation by the model is the cost, so the quick preset asks less.
+_SUITE_SIZES = {"tiny": {"n_mmvet": 60, "n_halbench": 40, "n_wild": 30, "n_pope": 40}}
+
+
+def suite_config(preset: str, seed: int = 0, size_scale: float = 1.0) -> SuiteConfig:
+    """The held-out benchmarks a preset is evaluated on; ``size_scale`` shrinks them."""
+    check_preset(preset)
+    sizes = {k: v for k, v in asdict(SuiteConfig()).items() if k.startswith("n_")}
+    sizes.update(_SUITE_SIZES.get(preset, {}))
+    return SuiteConfig(seed=seed, **{k: max(1, round(v * size_scale)) for k, v in sizes.items()})

@@ -29,6 +29,8 @@ import numpy as np
 from bpo.evaluation import text as T
 from bpo.evaluation.common import check_choice, check_seed, check_size
 from bpo.world import vocab
+from bpo.world.language import article as _a, be as _be, describe, listing as _listing, noun_phrase as _np
+from bpo.world.language import place_phrase, the as _the
 from bpo.world.scene import Scene, SceneObject, SceneSampling, item_rng, sample_scene, sample_scenes
 
 SCENE_SPLITS: dict[str, SceneSampling] = {
@@ -61,49 +63,12 @@ _MAX_TRIES = 300  # scenes drawn per item until one fits its question type; a fi
 
 # ----------------------------------------------------------------------------------------- phrasing
 
-def _a(word: str) -> str:
-    return f"an {word}" if word[0] in "aeiou" else f"a {word}"
-
-
 def _plural(o: SceneObject | str) -> str:
     return vocab.OBJECTS[o if isinstance(o, str) else o.name].plural
 
 
-def _the(o: SceneObject) -> str:
-    """'the dog' or 'the dogs', with the verb: ('the dog', 'is')."""
-    return f"the {o.name if o.count == 1 else _plural(o)}"
-
-
-def _be(o: SceneObject) -> str:
-    return "is" if o.count == 1 else "are"
-
-
-def _np(o: SceneObject) -> str:
-    """'a red car', 'two red cars': count, colour and noun, as the judges read them back."""
-    if o.count == 1:
-        return _a(f"{o.colour} {o.name}")
-    return f"{vocab.COUNT_NAMES[o.count]} {o.colour} {_plural(o)}"
-
-
-def _listing(parts: list[str]) -> str:
-    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
-
-
-_PREPOSITION = {"street": "on", "beach": "on", "farm": "on", "harbour": "at"}
-
-
 def _at_place(place: str) -> str:
-    return f"{_PREPOSITION.get(place, 'in')} {_a(place)}"
-
-
-def describe(scene: Scene) -> str:
-    """A complete description, one sentence per thing, so every fact reads back unambiguously."""
-    out = [f"This picture shows {_a(scene.place)}."]
-    out += [f"There {_be(o)} {_np(o)} in the {o.row} {o.col}." for o in scene.objects]
-    s = scene.sign
-    if s is not None:
-        out.append(f'A sign in the {s.row} {s.col} reads "{s.text}".')
-    return " ".join(out)
+    return place_phrase(place, preposition=True)
 
 
 def _pick(rng: np.random.Generator, options):

@@ -13,7 +13,7 @@ from pathlib import Path
 import datasets
 from tqdm.auto import tqdm
 
-from bpo.cache import atomic_dir, stage_dir
+from bpo.cache import atomic_dir, save_dataset, stage_dir
 from bpo.world import language
 from bpo.world.render import render
 from bpo.world.scene import SceneSampling, item_rng, sample_scene
@@ -117,6 +117,6 @@ def load_or_build_world(preset: str, cfg: WorldConfig, progress: bool = True) ->
     if not target.exists():
         with atomic_dir(target, asdict(cfg)) as tmp:
             for source in IMAGE_SOURCES:
-                build_source(source, cfg.size(source), cfg.seed, cfg.image_size, progress).save_to_disk(tmp / source)
-            build_corpus(cfg.n_corpus, cfg.seed).save_to_disk(tmp / "corpus")
+                save_dataset(build_source(source, cfg.size(source), cfg.seed, cfg.image_size, progress), tmp / source)
+            save_dataset(build_corpus(cfg.n_corpus, cfg.seed), tmp / "corpus")
     return {name: datasets.load_from_disk(target / name) for name in (*IMAGE_SOURCES, "corpus")}

@@ -37,8 +37,23 @@ CAPTION_PROMPTS = (
 Turn = dict  # {"role": "user" | "assistant", "content": str}
 
 
-def _pick(rng: np.random.Generator, options):
-    return options[int(rng.integers(len(options)))]
+def _pick(rng: np.random.Generator | None, options):
+    """A random option; the first one when ``rng`` is None (the canonical wording)."""
+    return options[0] if rng is None else options[int(rng.integers(len(options)))]
+
+
+def _order(rng: np.random.Generator | None, n: int):
+    return range(n) if rng is None else rng.permutation(n)
+
+
+def article(phrase: str) -> str:
+    """'a car', 'an orange car'."""
+    return f"an {phrase}" if phrase[0] in "aeiou" else f"a {phrase}"
+
+
+def listing(parts: list[str]) -> str:
+    """'a, b and c'."""
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
 _PREPOSITIONS = {"street": "on", "beach": "on", "farm": "on", "harbour": "at"}
@@ -46,47 +61,45 @@ _PREPOSITIONS = {"street": "on", "beach": "on", "farm": "on", "harbour": "at"}
 
 def place_phrase(place: str, preposition: bool = False) -> str:
     """'an office', or with ``preposition`` 'in an office', 'on a beach'."""
-    phrase = f"an {place}" if place[0] in "aeiou" else f"a {place}"
+    phrase = article(place)
     return f"{_PREPOSITIONS.get(place, 'in')} {phrase}" if preposition else phrase
 
 
-def noun_phrase(o: SceneObject, with_colour: bool = True, article: bool = True) -> str:
+def noun_phrase(o: SceneObject, with_colour: bool = True, spell_one: bool = False) -> str:
     """'a red car', 'two red cars', 'three sheep'."""
     info = vocab.OBJECTS[o.name]
     noun = info.name if o.count == 1 else info.plural
     colour = f"{o.colour} " if with_colour else ""
     if o.count == 1:
-        det = ("an " if (colour or noun)[0] in "aeiou" else "a ") if article else "one "
-    else:
-        det = vocab.COUNT_NAMES[o.count] + " "
-    return f"{det}{colour}{noun}"
+        return f"one {colour}{noun}" if spell_one else article(colour + noun)
+    return f"{vocab.COUNT_NAMES[o.count]} {colour}{noun}"
 
 
 def position_phrase(row: str, col: str, rng: np.random.Generator | None = None) -> str:
-    col_word = "centre" if col == "centre" else col
-    options = (f"at the {row} {col_word}", f"in the {row} {col_word}")
-    if col == "centre":
-        options += (f"in the {row} middle",)
-    else:
-        options += (f"in the {row} {col} corner",)
-    return options[0] if rng is None else _pick(rng, options)
+    corner = f"in the {row} middle" if col == "centre" else f"in the {row} {col} corner"
+    return _pick(rng, (f"in the {row} {col}", f"at the {row} {col}", corner))
 
 
-def _be(o: SceneObject) -> str:
+def be(o: SceneObject) -> str:
     return "is" if o.count == 1 else "are"
 
 
-def object_sentence(o: SceneObject, rng: np.random.Generator) -> str:
+def the(o: SceneObject) -> str:
+    """'the dog' or 'the dogs'."""
+    return f"the {o.name if o.count == 1 else vocab.OBJECTS[o.name].plural}"
+
+
+def object_sentence(o: SceneObject, rng: np.random.Generator | None = None) -> str:
     np_, pos = noun_phrase(o), position_phrase(o.row, o.col, rng)
-    form = int(rng.integers(3))
+    form = 1 if rng is None else int(rng.integers(3))
     if form == 0:
-        return f"{pos[0].upper()}{pos[1:]} there {_be(o)} {np_}."
+        return f"{pos[0].upper()}{pos[1:]} there {be(o)} {np_}."
     if form == 1:
-        return f"There {_be(o)} {np_} {pos}."
-    return f"{np_[0].upper()}{np_[1:]} {_be(o)} {pos}."
+        return f"There {be(o)} {np_} {pos}."
+    return f"{np_[0].upper()}{np_[1:]} {be(o)} {pos}."
 
 
-def sign_sentence(scene: Scene, rng: np.random.Generator) -> str:
+def sign_sentence(scene: Scene, rng: np.random.Generator | None = None) -> str:
     s = scene.sign
     pos = position_phrase(s.row, s.col, rng)
     if s.kind == "word":
@@ -96,16 +109,18 @@ def sign_sentence(scene: Scene, rng: np.random.Generator) -> str:
     return f"A sign {pos} shows the sum {s.text}, which equals {s.answer}."
 
 
-def describe(scene: Scene, rng: np.random.Generator) -> str:
-    """A detailed description that states every fact of the scene, in a random order."""
+def describe(scene: Scene, rng: np.random.Generator | None = None) -> str:
+    """A detailed description that states every fact of the scene, in a random order and wording
+    (with ``rng`` None: the canonical wording, one sentence per thing in the scene's order)."""
     opening = _pick(rng, (
         f"This picture shows {place_phrase(scene.place)}.",
         f"The image shows a scene {place_phrase(scene.place, preposition=True)}.",
         f"This is a view of {place_phrase(scene.place)}.",
     ))
-    sentences = [object_sentence(scene.objects[i], rng) for i in rng.permutation(len(scene.objects))]
+    sentences = [object_sentence(scene.objects[i], rng) for i in _order(rng, len(scene.objects))]
     if scene.sign:
-        sentences.insert(int(rng.integers(len(sentences) + 1)), sign_sentence(scene, rng))
+        at = len(sentences) if rng is None else int(rng.integers(len(sentences) + 1))
+        sentences.insert(at, sign_sentence(scene, rng))
     return " ".join([opening, *sentences])
 
 
@@ -113,9 +128,8 @@ def caption(scene: Scene, rng: np.random.Generator) -> str:
     """One line: the place and every object with its count and colour."""
     parts = [noun_phrase(scene.objects[i]) for i in rng.permutation(len(scene.objects))]
     parts += ["a sign"] if scene.sign else []
-    listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
     place = place_phrase(scene.place)
-    return f"{place[0].upper()}{place[1:]} with {listed}."
+    return f"{place[0].upper()}{place[1:]} with {listing(parts)}."
 
 
 def sign_qa(scene: Scene, rng: np.random.Generator) -> list[tuple[str, str]]:
@@ -154,24 +168,24 @@ def object_qa(scene: Scene, rng: np.random.Generator) -> tuple[str, str]:
     o = scene.objects[int(rng.integers(len(scene.objects)))]
     name, plural = o.name, vocab.OBJECTS[o.name].plural
     if kind == "present":
-        return f"Is there a {name} in the image?", f"Yes, there {_be(o)} {noun_phrase(o)} {position_phrase(o.row, o.col, rng)}."
+        return f"Is there a {name} in the image?", f"Yes, there {be(o)} {noun_phrase(o)} {position_phrase(o.row, o.col, rng)}."
     if kind == "absent":
         a = _absent_object(scene, rng)
         return f"Is there a {a} in the image?", f"No, there is no {a} in the image."
     if kind == "count":
-        return f"How many {plural} are there?", f"There {_be(o)} {noun_phrase(o, with_colour=False, article=False)}."
+        return f"How many {plural} are there?", f"There {be(o)} {noun_phrase(o, with_colour=False, spell_one=True)}."
     if kind == "colour":
         the = name if o.count == 1 else plural
-        return f"What colour {_be(o)} the {the}?", f"The {the} {_be(o)} {o.colour}."
+        return f"What colour {be(o)} the {the}?", f"The {the} {be(o)} {o.colour}."
     if kind == "where":
         the = name if o.count == 1 else plural
-        return f"Where is the {the}?" if o.count == 1 else f"Where are the {the}?", f"The {the} {_be(o)} {position_phrase(o.row, o.col, rng)}."
+        return f"Where is the {the}?" if o.count == 1 else f"Where are the {the}?", f"The {the} {be(o)} {position_phrase(o.row, o.col, rng)}."
     if kind == "what_at":
         row, col = CELLS[int(rng.integers(len(CELLS)))]
         at = next((x for x in scene.objects if (x.row, x.col) == (row, col)), None)
         q = f"What is {position_phrase(row, col)}?"
         if at is not None:
-            return q, f"There {_be(at)} {noun_phrase(at)} {position_phrase(row, col)}."
+            return q, f"There {be(at)} {noun_phrase(at)} {position_phrase(row, col)}."
         if scene.sign and (scene.sign.row, scene.sign.col) == (row, col):
             return q, f"There is a sign {position_phrase(row, col)}."
         return q, "Nothing, that part of the image is empty."

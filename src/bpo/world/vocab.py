@@ -32,7 +32,7 @@ def _o(name, plural, category, colours, synonyms=(), use=""):
 
 # 40 everyday nouns; categories and uses give the MM-Vet "Know" capability something to ask.
 OBJECTS: dict[str, ObjectInfo] = {o.name: o for o in (
-    _o("car", "cars", "vehicle", "red blue white black", ("automobile", "sedan"), "carries people on roads"),
+    _o("car", "cars", "vehicle", "red blue white black", ("automobile", "sedan"), "carries passengers on roads"),
     _o("bus", "buses", "vehicle", "yellow red", ("coach",), "carries many passengers"),
     _o("truck", "trucks", "vehicle", "red blue white", ("lorry",), "carries heavy loads"),
     _o("bicycle", "bicycles", "vehicle", "red blue black", ("bike", "cycle"), "is pedalled to ride"),
@@ -73,7 +73,7 @@ OBJECTS: dict[str, ObjectInfo] = {o.name: o for o in (
     _o("clock", "clocks", "household", "white black", (), "tells the time"),
     _o("chair", "chairs", "furniture", "brown black", (), "is for sitting"),
     _o("teddy bear", "teddy bears", "toy", "brown yellow", ("teddy", "teddies"), "is a soft toy"),
-    _o("potted plant", "potted plants", "plant", "green", ("houseplant", "houseplants", "plant", "plants"), "decorates a room"),
+    _o("potted plant", "potted plants", "plant", "green", ("houseplant", "houseplants"), "decorates a room"),
 )}
 
 # Flat RGB fills. Background palettes (see render.py) use none of these, which lets a test tell

@@ -1,0 +1,140 @@
+"""The evaluation suite: every world benchmark on every scene split, saved as Hugging Face data
+sets with the rendered image, so any MLLM's answers can be produced and scored from disk.
+
+A suite is a dict ``"<benchmark>/<scene split>" -> items`` (POPE: ``"pope-<pope split>/<scene
+split>"``); items are the plain dicts of ``bpo.evaluation.benchmarks``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import asdict, dataclass
+
+import datasets
+import pandas as pd
+
+from bpo.cache import atomic_dir, save_dataset, stage_dir
+from bpo.evaluation.benchmarks import (
+    POPE_SPLITS, SCENE_SPLITS, build_halbench, build_mmvet, build_pope, build_wild,
+)
+from bpo.evaluation.halbench import score_halbench
+from bpo.evaluation.mmvet import score_mmvet
+from bpo.evaluation.pope import score_pope
+from bpo.evaluation.wild import score_wild
+from bpo.world.render import render
+from bpo.world.scene import Scene
+
+SUITE_FEATURES = datasets.Features({
+    "item_id": datasets.Value("string"),
+    "image": datasets.Image(),
+    "question": datasets.Value("string"),
+    "item": datasets.Value("string"),  # the whole item as JSON: what the judge needs
+})
+
+
+@dataclass(frozen=True)
+class SuiteConfig:
+    """Benchmark sizes. The defaults mirror the real benchmarks (MM-Vet 218 questions, Object
+    HalBench 300 images, LLaVA-Bench 60 questions, POPE 500 images per split)."""
+
+    seed: int = 0
+    image_size: int = 128
+    n_mmvet: int = 218
+    n_halbench: int = 300
+    n_wild: int = 60
+    n_pope: int = 500  # images per POPE split (up to 6 questions each)
+    scene_splits: tuple[str, ...] = ("typical", "atypical")
+
+    def __post_init__(self):
+        for name in ("n_mmvet", "n_halbench", "n_wild", "n_pope"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"SuiteConfig.{name} must be a positive int, got {value!r}")
+        unknown = [s for s in self.scene_splits if s not in SCENE_SPLITS]
+        if unknown or not self.scene_splits:
+            raise ValueError(f"SuiteConfig.scene_splits must be a non-empty subset of {tuple(SCENE_SPLITS)}, got {self.scene_splits}")
+
+
+def build_suite(cfg: SuiteConfig) -> dict[str, list[dict]]:
+    suite = {}
+    for split in cfg.scene_splits:
+        suite[f"mmvet/{split}"] = build_mmvet(cfg.n_mmvet, cfg.seed, split)
+        suite[f"halbench/{split}"] = build_halbench(cfg.n_halbench, cfg.seed, split)
+        suite[f"wild/{split}"] = build_wild(cfg.n_wild, cfg.seed, split)
+        for pope_split in POPE_SPLITS:
+            suite[f"pope-{pope_split}/{split}"] = build_pope(cfg.n_pope, cfg.seed, pope_split, split)
+    return suite
+
+
+def composition_frame(suite: dict[str, list[dict]]) -> pd.DataFrame:
+    """Items and distinct images per benchmark and scene split."""
+    rows = []
+    for key, items in suite.items():
+        bench, split = key.split("/")
+        rows.append({"benchmark": bench, "split": split, "items": len(items),
+                     "images": len({it["scene"] for it in items})})
+    return pd.DataFrame(rows)
+
+
+def benchmark_of(key: str) -> str:
+    """'pope-adversarial/atypical' -> 'pope'."""
+    return key.split("/")[0].split("-")[0]
+
+
+_JUDGES = {"mmvet": score_mmvet, "halbench": score_halbench, "wild": score_wild, "pope": score_pope}
+
+
+def summary_rows(key: str, summary: dict) -> list[dict]:
+    """A judge's summary as long-format rows (metric, value), one per headline number."""
+    bench, split = key.split("/")
+    if benchmark_of(key) == "pope":
+        summary = {m: summary["all"][m] for m in ("accuracy", "precision", "recall", "f1", "yes_ratio")}
+    elif benchmark_of(key) == "halbench":
+        summary = {"CHAIR_s": summary["response_hall"], "CHAIR_i": summary["object_hall"],
+                   "recall": summary["object_recall"]}
+    return [{"benchmark": bench, "split": split, "metric": m, "value": float(v)}
+            for m, v in summary.items() if m != "counts"]
+
+
+def score_suite(suite: dict[str, list[dict]], responses: dict[str, list[str]]) -> pd.DataFrame:
+    """Judge every benchmark that has responses; long format: benchmark, split, metric, value."""
+    missing = [k for k in responses if k not in suite]
+    if missing:
+        raise ValueError(f"responses for benchmarks not in the suite: {missing}")
+    rows = []
+    for key, answers in responses.items():
+        _, summary = _JUDGES[benchmark_of(key)](suite[key], answers)
+        rows += summary_rows(key, summary)
+    return pd.DataFrame(rows)
+
+
+def _png(scene_json: str, size: int, cache: dict) -> bytes:
+    # POPE asks several questions about one image: render and encode it once.
+    if scene_json not in cache:
+        buf = io.BytesIO()
+        render(Scene.from_json(scene_json), size).save(buf, format="PNG")
+        cache[scene_json] = buf.getvalue()
+    return cache[scene_json]
+
+
+def suite_dataset(items: list[dict], image_size: int) -> datasets.Dataset:
+    cache: dict[str, bytes] = {}
+    rows = [{"item_id": it["item_id"], "image": {"bytes": _png(it["scene"], image_size, cache), "path": None},
+             "question": it["question"], "item": json.dumps(it, sort_keys=True)} for it in items]
+    return datasets.Dataset.from_list(rows, features=SUITE_FEATURES)
+
+
+def items_of(ds: datasets.Dataset) -> list[dict]:
+    """The judge's items back from a saved benchmark data set."""
+    return [json.loads(x) for x in ds["item"]]
+
+
+def load_or_build_suite(preset: str, cfg: SuiteConfig) -> dict[str, datasets.Dataset]:
+    """The suite of ``cfg`` with rendered images: loaded from ``data/<preset>/suite/<key>``, else built."""
+    target = stage_dir(preset, "suite", asdict(cfg))
+    if not target.exists():
+        with atomic_dir(target, asdict(cfg)) as tmp:
+            for key, items in build_suite(cfg).items():
+                save_dataset(suite_dataset(items, cfg.image_size), tmp / key.replace("/", "__"))
+    return {p.name.replace("__", "/"): datasets.load_from_disk(p) for p in sorted(target.iterdir()) if p.is_dir()}

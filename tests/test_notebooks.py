@@ -1,0 +1,25 @@
+"""Every notebook runs headlessly through papermill on the tiny preset with small parameters, and
+writes its figures."""
+
+import time
+
+import pytest
+
+from bpo.paths import figures_dir
+from bpo.reproduce import notebooks, run_notebook
+
+# Small parameters per notebook: a new notebook must say here how to run it quickly.
+SMALL = {
+    "00_world": {"size_scale": 0.02, "n_samples": 8},
+}
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("path", notebooks(), ids=lambda p: p.stem)
+def test_notebook_runs_on_tiny(path):
+    assert path.stem in SMALL, f"add small parameters for {path.name} to tests/test_notebooks.py"
+    start = time.time()
+    out = run_notebook(path, "tiny", SMALL[path.stem], progress=False)
+    assert out.exists() and out.parent.name == "tiny"
+    written = [p.name for p in figures_dir().glob("*.png") if p.stat().st_mtime >= start - 1]
+    assert written, f"{path.name} wrote no figure to {figures_dir()}"
