@@ -111,11 +111,15 @@ def build_model(cfg: ModelConfig, tokenizer_texts=None, progress: bool = True):
 def load_pretrained(path_or_id: str | Path):
     """(model, processor) saved with ``save_pretrained``: ours, or LLaVA-1.5 weights (a local
     directory or a Hub id; offline, a Hub id must already be in the local cache)."""
-    path = Path(path_or_id)
-    looks_local = path.is_absolute() or str(path_or_id).startswith((".", "~")) or path.exists()
-    if looks_local and not (path / "config.json").is_file():
-        raise FileNotFoundError(f"no model at {path}: expected a directory with config.json written by "
-                                "save_pretrained (download LLaVA-1.5, e.g. llava-hf/llava-1.5-7b-hf, there first)")
+    path = Path(path_or_id).expanduser()
+    # A Hub id is "name" or "owner/name"; a deeper path can only be a local directory.
+    looks_local = (path.is_absolute() or str(path_or_id).startswith((".", "~")) or path.exists()
+                   or len(path.parts) > 2)
+    if looks_local:
+        if not (path / "config.json").is_file():
+            raise FileNotFoundError(f"no model at {path}: expected a directory with config.json written by "
+                                    "save_pretrained (download LLaVA-1.5, e.g. llava-hf/llava-1.5-7b-hf, there first)")
+        path_or_id = str(path)  # from_pretrained does not expand "~"
     model = LlavaForConditionalGeneration.from_pretrained(path_or_id)
     processor = AutoProcessor.from_pretrained(path_or_id)
     processor.tokenizer.padding_side = "left"

@@ -66,9 +66,9 @@ def sequence_logprobs(model, input_ids, attention_mask, image_features, labels) 
     return torch.zeros(labels.shape[0], dtype=logp.dtype, device=logp.device).index_add(0, rows, logp)
 
 
-def text_only_loss(lm, input_ids, attention_mask) -> torch.Tensor:
-    """Causal-LM loss of a plain language model (the tiny LM's pre-training), padding ignored."""
-    hidden = lm.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+def text_only_loss(model, input_ids, attention_mask) -> torch.Tensor:
+    """Causal-LM loss of the LLaVA's LM on plain text, no image (the tiny LM's pre-training)."""
+    hidden = model.model.language_model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
     keep = attention_mask[:, 1:].bool()
-    logits = lm.lm_head(hidden[:, :-1][keep]).float()
+    logits = model.lm_head(hidden[:, :-1][keep]).float()
     return F.cross_entropy(logits, input_ids[:, 1:][keep])

@@ -1,0 +1,59 @@
+"""Run a model on the evaluation suite: the one place where benchmarks meet a model.
+
+Questions asked twice (POPE's "yes" questions are the same in its three splits) are answered
+once. Answers are returned per benchmark, ready for ``score_suite``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bpo.evaluation.suite import benchmark_of, items_of
+from bpo.models.generate import generate
+
+
+@dataclass(frozen=True)
+class AnswerConfig:
+    """Answer lengths per benchmark: long enough for a full description, short for yes/no."""
+
+    max_new_tokens_describe: int = 128  # HalBench and Wild-detail describe up to 6 objects
+    max_new_tokens_short: int = 48  # MM-Vet and Wild questions
+    max_new_tokens_yes_no: int = 12  # POPE: "Yes, there is a cat in the image."
+    batch_size: int = 32
+
+    def __post_init__(self):
+        for name in ("max_new_tokens_describe", "max_new_tokens_short", "max_new_tokens_yes_no", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"AnswerConfig.{name} must be >= 1, got {getattr(self, name)}")
+
+
+def _budget(key: str, item: dict, cfg: AnswerConfig) -> int:
+    bench = benchmark_of(key)
+    if bench == "pope":
+        return cfg.max_new_tokens_yes_no
+    if bench == "halbench" or item.get("category") == "detail" or "Gen" in item.get("capabilities", []):
+        return cfg.max_new_tokens_describe
+    return cfg.max_new_tokens_short
+
+
+def answer_suite(model, processor, suite: dict, cfg: AnswerConfig = AnswerConfig(), progress: bool = True,
+                 **generate_kwargs) -> dict[str, list[str]]:
+    """Greedy answers of ``model`` to every item of ``suite`` (benchmark key -> data set with
+    images, from ``load_or_build_suite``)."""
+    # Unique (image, question) requests, grouped by answer budget so each group is one generate call.
+    requests: dict[tuple[str, str], dict] = {}
+    where: dict[str, list[tuple[str, str]]] = {}
+    for key, ds in suite.items():
+        where[key] = []
+        for row, item in zip(ds, items_of(ds)):
+            req = (item["scene"], item["question"])
+            if req not in requests:
+                requests[req] = {"image": row["image"], "budget": _budget(key, item, cfg)}
+            where[key].append(req)
+    answers: dict[tuple[str, str], str] = {}
+    for budget in sorted({r["budget"] for r in requests.values()}):
+        group = [k for k, r in requests.items() if r["budget"] == budget]
+        out = generate(model, processor, [requests[k]["image"] for k in group], [k[1] for k in group],
+                       max_new_tokens=budget, batch_size=cfg.batch_size, progress=progress, **generate_kwargs)
+        answers.update(zip(group, out))
+    return {key: [answers[req] for req in reqs] for key, reqs in where.items()}
