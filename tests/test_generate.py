@@ -16,6 +16,10 @@ QUESTIONS = ["Describe this image.", "What is on the left of the sign in this pi
 
 @pytest.fixture(scope="module")
 def tiny():
+    # One thread: this model's matmuls are too small to gain from two, and when other processes share
+    # the CPU, two threads waiting on each other at every op made this module ~50x slower.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     cfg = ModelConfig("tiny", vision_layers=2, lm_layers=2)
     model, processor = build_model(cfg, build_corpus(300, 0)["text"])
     # A fresh model's small init (std 0.02) answers every prompt with one repeated token, which would
@@ -26,7 +30,8 @@ def tiny():
             if p.ndim == 2:
                 p.normal_(0.0, 0.15, generator=g)
     images = [render(s, cfg.image_size) for s in sample_scenes(0, "generate-test", len(QUESTIONS))]
-    return model, processor, images
+    yield model, processor, images
+    torch.set_num_threads(threads)
 
 
 def test_batched_greedy_matches_one_by_one_in_input_order(tiny):

@@ -11,6 +11,7 @@ from bpo.reproduce import notebooks, run_notebook
 # Small parameters per notebook: a new notebook must say here how to run it quickly.
 SMALL = {
     "00_world": {"size_scale": 0.02, "n_samples": 8},
+    "01_base_mllm": {"size_scale": 0.02, "train_scale": 0.02, "n_examples": 1},
 }
 
 

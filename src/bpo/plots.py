@@ -53,3 +53,37 @@ def benchmark_composition(counts: pd.DataFrame, name: str = "world_benchmarks"):
     ax.set_xlabel("")
     ax.tick_params(axis="x", labelsize=8)
     return _save(fig, name)
+
+
+def training_curves(log: pd.DataFrame, name: str = "base_training"):
+    """Loss per step of each training stage (columns: stage, step, loss), raw and smoothed."""
+    stages = list(dict.fromkeys(log["stage"]))
+    fig, axes = plt.subplots(1, len(stages), figsize=(3.6 * len(stages), 3), squeeze=False)
+    for ax, stage in zip(axes[0], stages):
+        part = log[log.stage == stage]
+        ax.plot(part.step, part.loss, color="0.8", lw=0.8, label="per step")
+        window = max(1, len(part) // 20)
+        ax.plot(part.step, part.loss.rolling(window, min_periods=1).mean(), color="C0", lw=1.8, label=f"mean of {window}")
+        ax.set_title(stage, fontsize=10)
+        ax.set_xlabel("step")
+    axes[0][0].set_ylabel("loss")
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    return _save(fig, name)
+
+
+def typical_vs_atypical(scores: pd.DataFrame, name: str = "base_benchmarks"):
+    """Headline metrics per benchmark on the typical and the atypical split (long format:
+    benchmark, split, metric, value). Hallucination rates are marked lower-is-better."""
+    scores = scores.assign(label=scores.benchmark + "\n" + scores.metric.where(
+        ~scores.metric.str.startswith("CHAIR"), scores.metric + " ↓"))
+    fig, ax = plt.subplots(figsize=(max(6, 0.9 * scores.label.nunique()), 3.4))
+    sns.barplot(scores, x="label", y="value", hue="split", ax=ax, hue_order=["typical", "atypical"],
+                palette={"typical": "#4C72B0", "atypical": "#DD8452"})
+    for container in ax.containers:
+        ax.bar_label(container, fmt="%.0f", fontsize=7)
+    ax.set_xlabel("")
+    ax.set_ylabel("score (0-100)")
+    ax.tick_params(axis="x", labelsize=7)
+    ax.set_title("Typical scenes vs scenes against the prior")
+    return _save(fig, name)

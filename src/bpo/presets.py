@@ -27,21 +27,28 @@ def check_preset(preset: str) -> str:
     return preset
 
 
+def _check_scale(scale: float) -> None:
+    if not 0 < scale <= 10:
+        raise ValueError(f"a size scale must be in (0, 10], got {scale}")
+
+
 def world_config(preset: str, seed: int = 0, size_scale: float = 1.0) -> WorldConfig:
     """The world a preset trains and evaluates on; ``size_scale`` shrinks it (tests use 0.01)."""
     check_preset(preset)
-    if not 0 < size_scale <= 10:
-        raise ValueError(f"size_scale must be in (0, 10], got {size_scale}")
+    _check_scale(size_scale)
     return WorldConfig(seed=seed).scaled(_WORLD_SCALE.get(preset, 1.0) * size_scale)
 
 
 # Benchmark sizes per preset: generation by the model is the cost, so the quick preset asks less.
-_SUITE_SIZES = {"tiny": {"n_mmvet": 60, "n_halbench": 40, "n_wild": 30, "n_pope": 40}}
+# smol answers ~4,000 questions in about four minutes at these sizes.
+_SUITE_SIZES = {"tiny": {"n_mmvet": 60, "n_halbench": 40, "n_wild": 30, "n_pope": 40},
+                "smol": {"n_mmvet": 150, "n_halbench": 100, "n_wild": 60, "n_pope": 60}}
 
 
 def suite_config(preset: str, seed: int = 0, size_scale: float = 1.0) -> SuiteConfig:
     """The held-out benchmarks a preset is evaluated on; ``size_scale`` shrinks them."""
     check_preset(preset)
+    _check_scale(size_scale)
     sizes = {k: v for k, v in asdict(SuiteConfig()).items() if k.startswith("n_")}
     sizes.update(_SUITE_SIZES.get(preset, {}))
     return SuiteConfig(seed=seed, **{k: max(1, round(v * size_scale)) for k, v in sizes.items()})
@@ -67,8 +74,12 @@ _BASE_TRAINING = {
 }
 
 
-def base_training_config(preset: str, seed: int = 0) -> BaseTrainingConfig:
+def base_training_config(preset: str, seed: int = 0, train_scale: float = 1.0) -> BaseTrainingConfig:
+    """How a preset's base model is trained; ``train_scale`` shrinks the example counts (tests)."""
     check_preset(preset)
     if preset not in _BASE_TRAINING:
         raise ValueError(f"preset {preset} is not trained here: its base model is the user's LLaVA-1.5 checkpoint")
-    return dataclasses.replace(_BASE_TRAINING[preset], seed=seed)
+    _check_scale(train_scale)
+    cfg = _BASE_TRAINING[preset]
+    return dataclasses.replace(cfg, seed=seed, align_examples=max(1, round(cfg.align_examples * train_scale)),
+                               sft_examples=max(1, round(cfg.sft_examples * train_scale)))

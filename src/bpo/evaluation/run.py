@@ -6,8 +6,14 @@ once. Answers are returned per benchmark, ready for ``score_suite``.
 
 from __future__ import annotations
 
+import copy
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
+import torch
+
+from bpo.cache import atomic_dir
 from bpo.evaluation.suite import benchmark_of, items_of
 from bpo.models.generate import generate
 
@@ -39,7 +45,10 @@ def _budget(key: str, item: dict, cfg: AnswerConfig) -> int:
 def answer_suite(model, processor, suite: dict, cfg: AnswerConfig = AnswerConfig(), progress: bool = True,
                  **generate_kwargs) -> dict[str, list[str]]:
     """Greedy answers of ``model`` to every item of ``suite`` (benchmark key -> data set with
-    images, from ``load_or_build_suite``)."""
+    images, from ``load_or_build_suite``). On a CPU an fp32 model answers through a bf16 copy:
+    2.5x faster one by one, 1.15x batched, than fp32 weights under autocast."""
+    if model.device.type == "cpu" and model.dtype == torch.float32:
+        model = copy.deepcopy(model).to(torch.bfloat16)
     # Unique (image, question) requests, grouped by answer budget so each group is one generate call.
     requests: dict[tuple[str, str], dict] = {}
     where: dict[str, list[tuple[str, str]]] = {}
@@ -57,3 +66,15 @@ def answer_suite(model, processor, suite: dict, cfg: AnswerConfig = AnswerConfig
                        max_new_tokens=budget, batch_size=cfg.batch_size, progress=progress, **generate_kwargs)
         answers.update(zip(group, out))
     return {key: [answers[req] for req in reqs] for key, reqs in where.items()}
+
+
+def load_or_answer(target, model, processor, suite: dict, cfg: AnswerConfig = AnswerConfig(),
+                   progress: bool = True) -> dict[str, list[str]]:
+    """``answer_suite``, cached as JSON in the directory ``target`` (a model's evaluation key)."""
+    path = Path(target) / "answers.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    answers = answer_suite(model, processor, suite, cfg, progress)
+    with atomic_dir(Path(target)) as tmp:
+        (tmp / "answers.json").write_text(json.dumps(answers))
+    return answers

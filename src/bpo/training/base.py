@@ -184,3 +184,21 @@ def train_base_model(preset: str, world: dict, world_key: dict, model_cfg: Model
     for p in model.parameters():
         p.requires_grad_(False)
     return model, processor, logs
+
+
+def log_frame(logs: dict[str, list[dict]]):
+    """All stages' step logs in one long data frame (stage, step, loss, lr, tokens, seconds)."""
+    import pandas as pd
+
+    return pd.concat([pd.DataFrame(rows).assign(stage=stage) for stage, rows in logs.items()], ignore_index=True)
+
+
+def stage_table(logs: dict[str, list[dict]]):
+    """Per stage: steps, wall time, tokens (images for the vision stage), throughput, first and last loss."""
+    frame = log_frame(logs)
+    table = frame.groupby("stage", sort=False).agg(steps=("step", "size"), seconds=("seconds", "sum"),
+                                                   tokens=("tokens", "sum"), first_loss=("loss", "first"),
+                                                   last_loss=("loss", "last")).reset_index()
+    table["per second"] = table.tokens / table.seconds
+    table["unit"] = ["images" if s == "vision" else "tokens" for s in table.stage]
+    return table
