@@ -127,7 +127,8 @@ def describe(scene: Scene, rng: np.random.Generator | None = None) -> str:
 def caption(scene: Scene, rng: np.random.Generator) -> str:
     """One line: the place and every object with its count and colour."""
     parts = [noun_phrase(scene.objects[i]) for i in rng.permutation(len(scene.objects))]
-    parts += ["a sign"] if scene.sign else []
+    if scene.sign:  # the sign's text too: the vision tower learns to read only what captions say
+        parts.append(f'a sign reading "{scene.sign.text}"')
     place = place_phrase(scene.place)
     return f"{place[0].upper()}{place[1:]} with {listing(parts)}."
 

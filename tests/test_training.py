@@ -1,0 +1,102 @@
+"""Training the base model: batching, schedule, failure modes, frozen parts, caching and resume."""
+
+import dataclasses
+import math
+
+import pytest
+import torch
+
+from bpo.models.chat import IGNORE_INDEX
+from bpo.presets import base_training_config, model_config, world_config
+from bpo.training.base import STAGES, base_dir, stage_table, train_base_model
+from bpo.training.data import collate, length_grouped_batches
+from bpo.training.loop import OptimConfig, lr_at, train_steps
+from bpo.world.build import load_or_build_world
+
+
+def test_length_grouped_batches_cover_every_example_once_per_epoch():
+    lengths = [5, 50, 7, 48, 6, 49, 8, 51, 9, 47] * 7
+    batches = length_grouped_batches(lengths, batch_size=4, seed=0, epochs=2)
+    flat = sorted(i for b in batches for i in b)
+    assert flat == sorted(list(range(len(lengths))) * 2)
+    assert all(1 <= len(b) <= 4 for b in batches)
+    spread = sum(max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in batches) / len(batches)
+    assert spread < 10, "grouping by length should keep short and long examples apart"
+    assert batches == length_grouped_batches(lengths, 4, seed=0, epochs=2)
+    assert batches != length_grouped_batches(lengths, 4, seed=1, epochs=2)
+
+
+def test_collate_pads_right_and_masks_padding():
+    ids, mask, labels = collate([([1, 2, 3], [IGNORE_INDEX, 2, 3]), ([4], [4])], pad_id=0)
+    assert ids.tolist() == [[1, 2, 3], [4, 0, 0]]
+    assert mask.tolist() == [[1, 1, 1], [1, 0, 0]]
+    assert labels.tolist() == [[IGNORE_INDEX, 2, 3], [4, IGNORE_INDEX, IGNORE_INDEX]]
+
+
+def test_learning_rate_warms_up_then_decays_to_zero():
+    cfg = OptimConfig(lr=1e-3, warmup_ratio=0.1)
+    rates = [lr_at(s, 100, cfg) for s in range(100)]
+    assert rates[0] == pytest.approx(1e-4) and max(rates) == pytest.approx(1e-3)
+    assert rates.index(max(rates)) == 9 and rates[-1] < 1e-6
+    assert all(a >= b for a, b in zip(rates[9:], rates[10:]))
+    with pytest.raises(ValueError, match="lr"):
+        OptimConfig(lr=0)
+
+
+def test_train_steps_stops_on_a_non_finite_loss_and_on_nothing_to_train():
+    w = torch.nn.Parameter(torch.ones(2))
+    with pytest.raises(FloatingPointError, match="step 1"):
+        train_steps([w], iter([0, 1]), lambda b: ((w * (math.nan if b else 1)).sum(), 1), 2, OptimConfig(1e-3), "t",
+                    progress=False)
+    with pytest.raises(ValueError, match="nothing to train"):
+        train_steps([torch.nn.Parameter(torch.ones(1), requires_grad=False)], iter([0]), None, 1, OptimConfig(1e-3),
+                    "t", progress=False)
+
+
+@pytest.fixture(scope="module")
+def micro(tmp_path_factory):
+    import os
+
+    os.environ["BPO_DATA_DIR"] = str(tmp_path_factory.mktemp("train"))
+    wc = world_config("tiny", size_scale=0.02)
+    world = load_or_build_world("tiny", wc, progress=False)
+    cfg = dataclasses.replace(base_training_config("tiny", train_scale=0.02), lm_epochs=1, vision_epochs=1)
+    return world, dataclasses.asdict(wc), model_config("tiny"), cfg
+
+
+def _snapshot(module):
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def _same(a, b):
+    return all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_stages_train_only_their_parts_and_resume_from_the_cache(micro):
+    world, world_key, model_cfg, cfg = micro
+    torch.set_num_threads(1)  # tiny matrices: a second thread only waits
+    model, processor, logs = train_base_model("tiny", world, world_key, model_cfg, cfg, progress=False)
+    root = base_dir("tiny", world_key, model_cfg, cfg)
+    assert list(logs) == list(STAGES) and all((root / s / "config.json").exists() for s in STAGES)
+    assert set(stage_table(logs).stage) == set(STAGES)
+
+    from bpo.models.build import load_pretrained
+
+    lm_stage, _ = load_pretrained(root / "lm")
+    vision_stage, _ = load_pretrained(root / "vision")
+    align_stage, _ = load_pretrained(root / "align")
+    # LM pre-training leaves the (random) vision tower alone; CLIP leaves the LM alone;
+    # alignment moves only the projector; instruction tuning keeps the vision tower.
+    assert _same(_snapshot(lm_stage.model.language_model), _snapshot(vision_stage.model.language_model))
+    assert not _same(_snapshot(lm_stage.model.vision_tower), _snapshot(vision_stage.model.vision_tower))
+    assert _same(_snapshot(vision_stage.model.language_model), _snapshot(align_stage.model.language_model))
+    assert not _same(_snapshot(vision_stage.model.multi_modal_projector), _snapshot(align_stage.model.multi_modal_projector))
+    assert _same(_snapshot(align_stage.model.vision_tower), _snapshot(model.model.vision_tower))
+    assert not _same(_snapshot(align_stage.model.language_model), _snapshot(model.model.language_model))
+
+    # A second run loads every stage instead of training again, with the same logs and weights.
+    stamps = {p: p.stat().st_mtime_ns for p in root.rglob("*.safetensors")}
+    again, _, logs_again = train_base_model("tiny", world, world_key, model_cfg, cfg, progress=False)
+    assert {p: p.stat().st_mtime_ns for p in root.rglob("*.safetensors")} == stamps
+    assert logs_again == logs and _same(_snapshot(again), _snapshot(model))
+    torch.set_num_threads(2)
