@@ -89,3 +89,16 @@ def test_input_checks(tiny):
     with pytest.raises(ValueError, match=r"images\[0\] is None"):
         generate(model, processor, [None], ["ok"], progress=False)
     assert generate(model, processor, [], [], progress=False) == []
+
+
+def test_the_image_token_is_never_generated(tiny):
+    import copy
+
+    model, processor, images = tiny
+    model = copy.deepcopy(model)
+    image_id = model.config.image_token_index
+    with torch.no_grad():  # the output layer is tied: a huge <image> row makes it the top token everywhere
+        model.get_input_embeddings().weight[image_id] *= 1000
+    answers = generate(model, processor, images[:2], QUESTIONS[:2], max_new_tokens=5, autocast=False, progress=False)
+    ids = processor.tokenizer(answers, add_special_tokens=False).input_ids
+    assert all(image_id not in row for row in ids) and all(answers)

@@ -22,7 +22,7 @@ from bpo.models.generate import generate
 class AnswerConfig:
     """Answer lengths per benchmark: long enough for a full description, short for yes/no."""
 
-    max_new_tokens_describe: int = 128  # HalBench and Wild-detail describe up to 6 objects
+    max_new_tokens_describe: int = 96  # HalBench and Wild-detail: a full description of 6 objects is ~80 tokens
     max_new_tokens_short: int = 48  # MM-Vet and Wild questions
     max_new_tokens_yes_no: int = 12  # POPE: "Yes, there is a cat in the image."
     batch_size: int = 32

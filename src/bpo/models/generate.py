@@ -74,7 +74,9 @@ def generate(model, processor, images: list[Image.Image], questions: list[str], 
     use_autocast = _use_autocast(model, autocast)
     device = model.device
     sampling = dict(do_sample=True, temperature=temperature, top_p=top_p) if do_sample else dict(do_sample=False)
-    gen_kwargs = dict(max_new_tokens=max_new_tokens, pad_token_id=tok.pad_token_id, **sampling)
+    # An emitted <image> token would ask the next step for image features that do not exist.
+    gen_kwargs = dict(max_new_tokens=max_new_tokens, pad_token_id=tok.pad_token_id,
+                      suppress_tokens=[model.config.image_token_index], **sampling)
     if min_new_tokens:
         gen_kwargs["min_new_tokens"] = min_new_tokens
     if not do_sample:
