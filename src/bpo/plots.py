@@ -75,7 +75,9 @@ def training_curves(log: pd.DataFrame, name: str = "base_training"):
 def typical_vs_atypical(scores: pd.DataFrame, name: str = "base_benchmarks"):
     """Headline metrics per benchmark on the typical and the atypical split (long format:
     benchmark, split, metric, value). Hallucination rates are marked lower-is-better."""
-    scores = scores.assign(label=scores.benchmark + "\n" + scores.metric.where(
+    short = scores.benchmark.str.replace("pope-adversarial", "POPE adv.").str.replace("pope-popular", "POPE pop.") \
+        .str.replace("pope-random", "POPE rand.")
+    scores = scores.assign(label=short + "\n" + scores.metric.where(
         ~scores.metric.str.startswith("CHAIR"), scores.metric + " ↓"))
     fig, ax = plt.subplots(figsize=(max(6, 0.9 * scores.label.nunique()), 3.4))
     sns.barplot(scores, x="label", y="value", hue="split", ax=ax, hue_order=["typical", "atypical"],

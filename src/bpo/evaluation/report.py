@@ -17,7 +17,8 @@ def headline(scores: pd.DataFrame) -> pd.DataFrame:
 
 def split_table(scores: pd.DataFrame) -> pd.DataFrame:
     """One row per headline metric, typical and atypical side by side, and their difference."""
-    table = headline(scores).pivot_table(index=["benchmark", "metric"], columns="split", values="value", sort=False)
+    # pivot, not pivot_table: a NaN (CHAIR when no object is named) stays a row instead of vanishing
+    table = headline(scores).pivot(index=["benchmark", "metric"], columns="split", values="value")
     table["atypical - typical"] = table["atypical"] - table["typical"]
     return table.reset_index()[["benchmark", "metric", "typical", "atypical", "atypical - typical"]]
 
@@ -44,4 +45,12 @@ def read_regime(scores: pd.DataFrame) -> str:
                    "prior** on atypical ones (more hallucinated objects, and adversarial POPE below random POPE).")
     else:
         verdict = "The paper's regime does **not** clearly hold here: the prior does not make atypical scenes worse on every count."
-    return f"{verdict} {evidence}"
+    caveats = []
+    if chair_t > 30:
+        caveats.append(f"Even on typical scenes it names many absent objects (CHAIR_i {chair_t:.1f}): much of what "
+                       "it says comes from the place's prior, not from the image.")
+    yes = _value(scores, "pope-adversarial", "atypical", "yes_ratio")
+    if yes > 85:
+        caveats.append(f"It answers yes to {yes:.0f} % of POPE questions, so its POPE accuracy measures that bias "
+                       "more than its sight.")
+    return " ".join([verdict, evidence, *caveats])
