@@ -200,5 +200,5 @@ def stage_table(logs: dict[str, list[dict]]):
                                                    tokens=("tokens", "sum"), first_loss=("loss", "first"),
                                                    last_loss=("loss", "last")).reset_index()
     table["per second"] = table.tokens / table.seconds
-    table["unit"] = ["images" if s == "vision" else "tokens" for s in table.stage]
+    table["unit"] = [{"vision": "images", "lm": "tokens"}.get(s, "answer tokens") for s in table.stage]
     return table
