@@ -27,10 +27,13 @@ def vision_features(model, pixel_values: torch.Tensor) -> torch.Tensor:
     return feats[:, 1:] if cfg.vision_feature_select_strategy == "default" else feats
 
 
-def input_embeddings(model, input_ids: torch.Tensor, image_features: torch.Tensor) -> torch.Tensor:
-    """Token embeddings with each image's projected features written over its image tokens."""
+def input_embeddings(model, input_ids: torch.Tensor, image_features: torch.Tensor, projected: bool = False) -> torch.Tensor:
+    """Token embeddings with each image's projected features written over its image tokens
+    (``projected``: ``image_features`` already went through the projector)."""
     embeds = model.get_input_embeddings()(input_ids)
-    projected = model.model.multi_modal_projector(image_features).to(embeds.dtype)
+    if not projected:
+        image_features = model.model.multi_modal_projector(image_features)
+    projected = image_features.to(embeds.dtype)
     mask = (input_ids == model.config.image_token_index).unsqueeze(-1)
     if int(mask.sum()) != projected.shape[0] * projected.shape[1]:
         raise ValueError(f"{int(mask.sum())} image tokens in the batch but {projected.shape[0] * projected.shape[1]} "
@@ -38,13 +41,14 @@ def input_embeddings(model, input_ids: torch.Tensor, image_features: torch.Tenso
     return embeds.masked_scatter(mask, projected)
 
 
-def token_logprobs(model, input_ids, attention_mask, image_features, labels) -> tuple[torch.Tensor, torch.Tensor]:
+def token_logprobs(model, input_ids, attention_mask, image_features, labels,
+                   projected: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Log-probability of each labelled token: (values [n_labelled], row index of each [n_labelled]).
 
     Labels follow the Hugging Face convention (same positions as ``input_ids``, ``IGNORE_INDEX``
     where nothing is learned); the shift by one happens here.
     """
-    embeds = input_embeddings(model, input_ids, image_features)
+    embeds = input_embeddings(model, input_ids, image_features, projected)
     hidden = model.model.language_model(inputs_embeds=embeds, attention_mask=attention_mask).last_hidden_state
     target = labels[:, 1:]
     keep = target != IGNORE_INDEX
@@ -60,9 +64,9 @@ def lm_loss(model, input_ids, attention_mask, image_features, labels) -> torch.T
     return -logp.mean()
 
 
-def sequence_logprobs(model, input_ids, attention_mask, image_features, labels) -> torch.Tensor:
+def sequence_logprobs(model, input_ids, attention_mask, image_features, labels, projected: bool = False) -> torch.Tensor:
     """Summed log-probability of each row's labelled tokens (the response): [B]. DPO's unit."""
-    logp, rows = token_logprobs(model, input_ids, attention_mask, image_features, labels)
+    logp, rows = token_logprobs(model, input_ids, attention_mask, image_features, labels, projected)
     return torch.zeros(labels.shape[0], dtype=logp.dtype, device=logp.device).index_add(0, rows, logp)
 
 

@@ -1,0 +1,75 @@
+"""Bias probing (the paper's Figure 5): as noise weakens the image, does the LM's prior take over?
+
+For an image, the model reads a description prompt and the start of an answer ("This picture shows
+a street. There is"), and we score how likely each candidate continuation is (" a bear" — the
+object that is there — against " a car", " a person" — what the place's prior expects). Each image
+is projected once per noise level and shared by all its candidates, so they are compared on the
+same weakened image.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from bpo.models.chat import IGNORE_INDEX, IMAGE_TOKEN, prompt_text
+from bpo.models.forward import sequence_logprobs, vision_features
+from bpo.noise import weakened
+from bpo.training.data import collate, pixel_values
+from bpo.world import vocab
+from bpo.world.language import article, place_phrase
+from bpo.world.scene import Scene
+
+PROBE_QUESTION = "Describe this image in detail."
+
+
+def answer_prefix(scene: Scene) -> str:
+    return f"This picture shows {place_phrase(scene.place)}. There is"
+
+
+def candidates(scene: Scene, n_prior: int = 3) -> list[tuple[str, str]]:
+    """(object, kind): the scene's first object ("true") and the place's most expected objects that
+    are not in the scene ("prior")."""
+    prior = [o for o in vocab.typical_objects(scene.place) if o not in scene.object_names][:n_prior]
+    return [(scene.objects[0].name, "true")] + [(o, "prior") for o in prior]
+
+
+@torch.no_grad()
+def continuation_logprobs(model, processor, image, prompt: str, continuations: list[str], noise_place: str | None = None,
+                          step: int = 0, seed: int = 0) -> np.ndarray:
+    """Summed log-probability of each continuation after ``prompt`` (which holds the image
+    placeholder), with the image optionally weakened at ``noise_place`` and ``step``."""
+    tok = processor.tokenizer
+    pixels = pixel_values(processor, [image]).to(model.dtype)
+    if noise_place is None:
+        projected = model.model.multi_modal_projector(vision_features(model, pixels))
+    else:
+        with weakened(model, noise_place, step, seed):
+            projected = model.model.multi_modal_projector(vision_features(model, pixels))
+    n_image = projected.shape[1]
+    context = tok(prompt.replace(IMAGE_TOKEN, IMAGE_TOKEN * n_image), add_special_tokens=False).input_ids
+    rows = []
+    for text in continuations:
+        ids = tok(text, add_special_tokens=False).input_ids
+        rows.append((context + ids, [IGNORE_INDEX] * len(context) + ids))
+    ids, mask, labels = collate(rows, tok.pad_token_id)
+    feats = projected.expand(len(rows), -1, -1)
+    return sequence_logprobs(model, ids, mask, feats, labels, projected=True).float().numpy()
+
+
+def probe(model, processor, scenes: list[Scene], images, steps: list[int], noise_place: str = "pixels",
+          seed: int = 0, progress: bool = True) -> pd.DataFrame:
+    """Long frame: image, step, object, kind (true | prior), logprob, for every scene and noise step."""
+    out = []
+    for i, (scene, image) in enumerate(tqdm(list(zip(scenes, images)), desc=f"probing ({noise_place})",
+                                            disable=not progress, leave=False)):
+        cands = candidates(scene)
+        prompt = prompt_text(processor, PROBE_QUESTION) + answer_prefix(scene)
+        texts = [" " + article(name) for name, _ in cands]
+        for step in steps:
+            values = continuation_logprobs(model, processor, image, prompt, texts, noise_place, step, seed + i)
+            out += [{"image": i, "step": step, "object": name, "kind": kind, "logprob": float(v)}
+                    for (name, kind), v in zip(cands, values)]
+    return pd.DataFrame(out)

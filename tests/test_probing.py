@@ -1,0 +1,54 @@
+"""Bias probing: candidate log-probs are exact, and noise changes what the model expects."""
+
+import pytest
+import torch
+
+from bpo.models.build import build_model
+from bpo.models.chat import prompt_text
+from bpo.presets import model_config
+from bpo.probing import PROBE_QUESTION, answer_prefix, candidates, continuation_logprobs, probe
+from bpo.world import vocab
+from bpo.world.build import build_corpus
+from bpo.world.render import render
+from bpo.world.scene import SceneSampling, sample_scenes
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    torch.set_num_threads(1)
+    model, processor = build_model(model_config("tiny"), build_corpus(200, 0)["text"])
+    scenes = sample_scenes(0, "probe-test", 3, SceneSampling(typicality="atypical"))
+    yield model.eval(), processor, scenes, [render(s) for s in scenes]
+    torch.set_num_threads(2)
+
+
+def test_candidates_are_the_true_object_and_absent_prior_objects():
+    for scene in sample_scenes(0, "probe", 20, SceneSampling(typicality="atypical")):
+        cands = candidates(scene)
+        assert cands[0] == (scene.objects[0].name, "true")
+        assert all(kind == "prior" and o not in scene.object_names and o in vocab.PRIOR_WEIGHTS[scene.place]
+                   for o, kind in cands[1:]) and len(cands) == 4
+
+
+def test_continuation_logprobs_equal_the_full_models_scores(tiny):
+    model, processor, scenes, images = tiny
+    prompt = prompt_text(processor, PROBE_QUESTION) + answer_prefix(scenes[0])
+    ours = continuation_logprobs(model, processor, images[0], prompt, [" a bear", " a car"])
+    for text, value in zip([" a bear", " a car"], ours):
+        inputs = processor(text=prompt + text, images=images[0], return_tensors="pt")
+        n = len(processor.tokenizer(text, add_special_tokens=False).input_ids)
+        with torch.no_grad():
+            logits = model(**inputs).logits[0, -n - 1:-1].log_softmax(-1)
+        expected = logits.gather(-1, inputs.input_ids[0, -n:, None]).sum()
+        assert value == pytest.approx(float(expected), abs=1e-4)
+
+
+def test_probe_frame_covers_every_image_step_and_candidate(tiny):
+    model, processor, scenes, images = tiny
+    frame = probe(model, processor, scenes, images, steps=[0, 999], noise_place="pixels", progress=False)
+    assert len(frame) == len(scenes) * 2 * 4 and (frame.logprob < 0).all()
+    assert set(frame.kind) == {"true", "prior"}
+    clean, noisy = (frame[frame.step == s].logprob.to_numpy() for s in (0, 999))
+    assert not (abs(clean - noisy) < 1e-6).all(), "heavy noise must change the model's expectations"
+    again = probe(model, processor, scenes, images, steps=[0, 999], noise_place="pixels", progress=False)
+    assert again.equals(frame)
