@@ -1,8 +1,8 @@
 """Bias probing (the paper's Figure 5): as noise weakens the image, does the LM's prior take over?
 
 For an image, the model reads a description prompt and the start of an answer ("This picture shows
-a street. There is"), and we score how likely each candidate continuation is (" a bear" — the
-object that is there — against " a car", " a person" — what the place's prior expects). Each image
+a street. There is a brown"), and we score how likely each candidate noun is (" bear", the object
+that is there, against " car", " person": what the place's prior expects). Each image
 is projected once per noise level and shared by all its candidates, so they are compared on the
 same weakened image.
 """
@@ -26,7 +26,9 @@ PROBE_QUESTION = "Describe this image in detail."
 
 
 def answer_prefix(scene: Scene) -> str:
-    return f"This picture shows {place_phrase(scene.place)}. There is"
+    """The answer so far, up to the noun: our descriptions name the colour first ("There is a red
+    bear"), so every candidate noun is scored after the true object's colour."""
+    return f"This picture shows {place_phrase(scene.place)}. There is {article(scene.objects[0].colour)}"
 
 
 def candidates(scene: Scene, n_prior: int = 3) -> list[tuple[str, str]]:
@@ -67,7 +69,7 @@ def probe(model, processor, scenes: list[Scene], images, steps: list[int], noise
                                             disable=not progress, leave=False)):
         cands = candidates(scene)
         prompt = prompt_text(processor, PROBE_QUESTION) + answer_prefix(scene)
-        texts = [" " + article(name) for name, _ in cands]
+        texts = [" " + name for name, _ in cands]
         for step in steps:
             values = continuation_logprobs(model, processor, image, prompt, texts, noise_place, step, seed + i)
             out += [{"image": i, "step": step, "object": name, "kind": kind, "logprob": float(v)}
