@@ -31,6 +31,10 @@ def input_embeddings(model, input_ids: torch.Tensor, image_features: torch.Tenso
     """Token embeddings with each image's projected features written over its image tokens
     (``projected``: ``image_features`` already went through the projector)."""
     embeds = model.get_input_embeddings()(input_ids)
+    if image_features is None:  # text only: the LM component alone, as in error injection
+        if bool((input_ids == model.config.image_token_index).any()):
+            raise ValueError("image tokens in a text-only batch")
+        return embeds
     if not projected:
         image_features = model.model.multi_modal_projector(image_features)
     projected = image_features.to(embeds.dtype)
