@@ -28,6 +28,7 @@ import torch
 
 from bpo.models.build import ModelConfig, build_model
 from bpo.models.chat import IGNORE_INDEX, encode_example
+from bpo.training.loop import OptimConfig, train_steps
 from bpo.models.forward import lm_loss, vision_features
 from bpo.models.generate import generate
 from bpo.world import language
@@ -146,45 +147,15 @@ def to_lora(model):
     return model
 
 
-def time_steps(model, batch, steps: int, warmup: int) -> tuple[list[float], list[float]]:
-    """Seconds of each timed step (after ``warmup`` untimed ones), the training loop's step, and of
-    its optimizer part (clip + AdamW step + zero_grad)."""
+def time_steps(model, batch, steps: int, warmup: int) -> list[float]:
+    """Seconds of each timed step (after ``warmup`` untimed ones), run by the training loop itself
+    (``bpo.training.loop.train_steps``: bf16 autocast, clipping, fused AdamW)."""
     input_ids, mask, feats, labels = batch
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=1e-5)
     model.train()
-    times, opt_times = [], []
-    for step in range(warmup + steps):
-        start = time.perf_counter()
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            loss = lm_loss(model, input_ids, mask, feats, labels)
-        loss.backward()
-        mid = time.perf_counter()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        if step >= warmup:
-            times.append(time.perf_counter() - start)
-            opt_times.append(time.perf_counter() - mid)
-    return times, opt_times
-
-
-def fused_adamw_seconds(model, repeats: int = 3) -> float:
-    """Median seconds of clip + ``AdamW(fused=True)`` step on the same trainable parameters
-    (zero gradients: the cost does not depend on their values)."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=1e-5, fused=True)
-    times = []
-    for i in range(repeats + 1):  # the first step allocates the moments
-        for p in params:
-            p.grad = torch.zeros_like(p)
-        start = time.perf_counter()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        if i:
-            times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    log = train_steps(list(model.parameters()), iter(range(warmup + steps)),
+                      lambda _: (lm_loss(model, input_ids, mask, feats, labels), 0), warmup + steps,
+                      OptimConfig(lr=1e-5), "benchmark", progress=False)
+    return [row["seconds"] for row in log[warmup:]]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -242,28 +213,23 @@ def main() -> None:
     batch = make_batch(model, processor, cfg)
     n_labelled = int((batch[3][:, 1:] != IGNORE_INDEX).sum())
     print(f"Training step: batch {BATCH} x {SEQ} tokens ({cfg.n_image_tokens} image tokens, "
-          f"{n_labelled / BATCH:.0f} labelled per row), bf16 autocast, AdamW, clip 1.0; "
+          f"{n_labelled / BATCH:.0f} labelled per row), bf16 autocast, fused AdamW, clip 1.0 (the training loop itself); "
           f"median of {args.steps} steps after {args.warmup} warm-up.\n")
     rows = []
     for name, lora in (("full FT (fp32 master)", False), ("LoRA r=64, frozen bf16 LM", True)):
         m = to_lora(model) if lora else model
         trainable = count_params(m, trainable=True)
-        times, opt_times = time_steps(m, batch, args.steps, args.warmup)
-        step, opt_s = statistics.median(times), statistics.median(opt_times)
+        step = statistics.median(time_steps(m, batch, args.steps, args.warmup))
         flops, what = train_flops(m, batch[0], batch[3], lora)
-        rows.append((name, trainable, step, opt_s, flops, what))
-        if not lora:
-            fused = fused_adamw_seconds(m)
+        rows.append((name, trainable, step, flops, what))
         del m
-    print("| variant | trainable params | s/step | of which clip+AdamW s | tokens/s | achieved GFLOP/s "
-          "| share of bf16 peak |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for name, trainable, step, opt_s, flops, _ in rows:
-        print(f"| {name} | {trainable / 1e6:.1f}M | {step:.2f} | {opt_s:.2f} | {BATCH * SEQ / step:,.0f} "
+    print("| variant | trainable params | s/step | tokens/s | achieved GFLOP/s | share of bf16 peak |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for name, trainable, step, flops, _ in rows:
+        print(f"| {name} | {trainable / 1e6:.1f}M | {step:.2f} | {BATCH * SEQ / step:,.0f} "
               f"| {flops / step / 1e9:,.0f} | {flops / step / peak[torch.bfloat16]:.0%} |")
-    print(f"\nWith AdamW(fused=True) the full-FT clip+AdamW part takes {fused:.2f} s instead of {rows[0][3]:.2f} s.")
     print("\nFLOPs counted per step (matmuls only; embedding lookups, norms, softmax, optimizer not counted):")
-    for name, _, _, _, flops, what in rows:
+    for name, _, _, flops, what in rows:
         print(f"- {name}: {flops / 1e12:.2f} TFLOP = {what}")
     print()
 

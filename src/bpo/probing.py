@@ -50,14 +50,22 @@ def continuation_logprobs(model, processor, image, prompt: str, continuations: l
     else:
         with weakened(model, noise_place, step, seed):
             projected = model.model.multi_modal_projector(vision_features(model, pixels))
-    n_image = projected.shape[1]
-    context = tok(prompt.replace(IMAGE_TOKEN, IMAGE_TOKEN * n_image), add_special_tokens=False).input_ids
+    return score_continuations(model, tok, prompt.replace(IMAGE_TOKEN, IMAGE_TOKEN * projected.shape[1]),
+                               continuations, projected)
+
+
+@torch.no_grad()
+def score_continuations(model, tok, context: str, continuations: list[str],
+                        projected_image: torch.Tensor | None = None) -> np.ndarray:
+    """Summed log-probability of each continuation after ``context`` (image placeholders already
+    expanded), all rows sharing one projected image, or none (the LM alone)."""
+    context_ids = tok(context, add_special_tokens=False).input_ids
     rows = []
     for text in continuations:
         ids = tok(text, add_special_tokens=False).input_ids
-        rows.append((context + ids, [IGNORE_INDEX] * len(context) + ids))
+        rows.append((context_ids + ids, [IGNORE_INDEX] * len(context_ids) + ids))
     ids, mask, labels = collate(rows, tok.pad_token_id)
-    feats = projected.expand(len(rows), -1, -1)
+    feats = None if projected_image is None else projected_image.expand(len(rows), -1, -1)
     return sequence_logprobs(model, ids, mask, feats, labels, projected=True).float().numpy()
 
 

@@ -14,15 +14,13 @@ from __future__ import annotations
 import re
 
 import numpy as np
-import torch
 
 from bpo.evaluation.text import extract_facts, extract_mentions
 from bpo.evaluation.wild import fact_is_true
-from bpo.models.chat import IGNORE_INDEX, prompt_text
-from bpo.models.forward import sequence_logprobs
+from bpo.models.chat import prompt_text
 from bpo.models.generate import generate
 from bpo.noise import weakened
-from bpo.training.data import collate
+from bpo.probing import score_continuations
 from bpo.world import vocab
 from bpo.world.scene import Scene
 
@@ -40,18 +38,11 @@ def sample_negatives(model, processor, images, questions, noise_place: str | Non
         return generate(model, processor, images, questions, **kwargs)
 
 
-@torch.no_grad()
 def text_continuation_logprobs(model, processor, question: str, prefix: str, continuations: list[str]) -> np.ndarray:
     """Summed log-probability of each continuation of an answer ``prefix`` to ``question``, read by
     the LM alone: no image, so only the language prior speaks."""
-    tok = processor.tokenizer
-    context = tok(prompt_text(processor, question, with_image=False) + prefix, add_special_tokens=False).input_ids
-    rows = []
-    for text in continuations:
-        ids = tok(text, add_special_tokens=False).input_ids
-        rows.append((context + ids, [IGNORE_INDEX] * len(context) + ids))
-    ids, mask, labels = collate(rows, tok.pad_token_id)
-    return sequence_logprobs(model, ids, mask, None, labels).float().numpy()
+    return score_continuations(model, processor.tokenizer, prompt_text(processor, question, with_image=False) + prefix,
+                               continuations)
 
 
 def _options(text: str, scene: Scene) -> list[tuple[str, re.Match, list[str]]]:
