@@ -33,8 +33,9 @@ def test_candidates_are_the_true_object_and_absent_prior_objects():
 def test_continuation_logprobs_equal_the_full_models_scores(tiny):
     model, processor, scenes, images = tiny
     prompt = prompt_text(processor, PROBE_QUESTION) + answer_prefix(scenes[0])
-    ours = continuation_logprobs(model, processor, images[0], prompt, [" a bear", " a car"])
-    for text, value in zip([" a bear", " a car"], ours):
+    texts = [" a bear", " car", " two teddy bears on a sofa"]  # 1 to many tokens: the shared cache pads them
+    ours = continuation_logprobs(model, processor, images[0], prompt, texts)
+    for text, value in zip(texts, ours):
         inputs = processor(text=prompt + text, images=images[0], return_tensors="pt")
         n = len(processor.tokenizer(text, add_special_tokens=False).input_ids)
         with torch.no_grad():

@@ -29,6 +29,8 @@ from bpo.models.chat import prompt_text
 
 
 def _check_inputs(images, questions) -> None:
+    if images is None:  # text only
+        images = [False] * len(questions)
     if len(images) != len(questions):
         raise ValueError(f"got {len(images)} images but {len(questions)} questions: need one image per question")
     for i, q in enumerate(questions):
@@ -46,12 +48,12 @@ def _use_autocast(model, autocast: bool | None) -> bool:
     return model.device.type == "cpu" and model.dtype != torch.bfloat16
 
 
-def generate(model, processor, images: list[Image.Image], questions: list[str], max_new_tokens: int = 96,
+def generate(model, processor, images: list[Image.Image] | None, questions: list[str], max_new_tokens: int = 96,
              batch_size: int = 32, do_sample: bool = False, temperature: float = 1.0, top_p: float = 1.0,
              seed: int = 0, progress: bool = True, image_transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
              autocast: bool | None = None, min_new_tokens: int | None = None) -> list[str]:
     """The model's answer to each (image, question), decoded without special tokens and trimmed,
-    in input order.
+    in input order. ``images=None`` asks the LM component alone (no image in the prompt).
 
     ``autocast``: None = bf16 autocast on a CPU unless the model is bf16 already; True/False force
     it on/off. ``min_new_tokens`` suppresses end-of-sequence before that many tokens (benchmarks).
@@ -65,7 +67,7 @@ def generate(model, processor, images: list[Image.Image], questions: list[str], 
     if tok.padding_side != "left":
         # Right padding would make every shorter row continue after its pad tokens.
         raise ValueError(f"processor.tokenizer.padding_side is {tok.padding_side!r}: generation needs 'left'")
-    texts = [prompt_text(processor, q) for q in questions]
+    texts = [prompt_text(processor, q, with_image=images is not None) for q in questions]
     # Every prompt has the same number of image tokens, so the unexpanded length orders them correctly.
     lengths = [len(ids) for ids in tok(texts, add_special_tokens=False).input_ids]
     order = sorted(range(len(texts)), key=lambda i: lengths[i])  # stable: ties keep input order
@@ -88,17 +90,21 @@ def generate(model, processor, images: list[Image.Image], questions: list[str], 
     model.eval()
     try:
         for b, idx in enumerate(tqdm(batches, desc="generate", disable=not progress, leave=False)):
-            inputs = processor(text=[texts[i] for i in idx], images=[images[i] for i in idx],
-                               padding=True, return_tensors="pt").to(device)
-            pixel_values = inputs["pixel_values"].to(model.dtype)
-            if image_transform is not None:
-                pixel_values = image_transform(pixel_values)
+            if images is None:
+                inputs = tok([texts[i] for i in idx], padding=True, add_special_tokens=False,
+                             return_tensors="pt").to(device)
+                image_inputs = {}
+            else:
+                inputs = processor(text=[texts[i] for i in idx], images=[images[i] for i in idx],
+                                   padding=True, return_tensors="pt").to(device)
+                pixel_values = inputs["pixel_values"].to(model.dtype)
+                image_inputs = {"pixel_values": pixel_values if image_transform is None else image_transform(pixel_values)}
             fork_devices = [device] if device.type == "cuda" else []
             with torch.random.fork_rng(devices=fork_devices), torch.inference_mode(), \
                     torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_autocast):
                 torch.manual_seed(seed + b)  # per batch: reproducible whatever ran before
                 out = model.generate(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
-                                     pixel_values=pixel_values, **gen_kwargs)
+                                     **image_inputs, **gen_kwargs)
             new = out[:, inputs["input_ids"].shape[1]:]  # left padding: every prompt ends at the same column
             for i, text in zip(idx, tok.batch_decode(new, skip_special_tokens=True)):
                 answers[i] = text.strip()

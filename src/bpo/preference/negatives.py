@@ -3,6 +3,8 @@
 - ``sample_negatives``: responses *sampled from the model* given its image, weakened by diffusion
   noise at a place and step (the paper's image-weakened prompting) or left clean (the
   self-generated negatives of the Table 5 ablation);
+- ``error_injection_negatives``: the paper's Table 1: the LM component alone (no image) is asked to
+  rewrite the ground truth with different, common details;
 - ``prior_guided_negative``: error injection for an LM too small to follow the Table 1 prompt: the
   LM component alone (no image) reads the ground truth up to one fact and picks the most likely
   *wrong* object, colour or count to put there;
@@ -15,7 +17,7 @@ import re
 
 import numpy as np
 
-from bpo.evaluation.text import extract_facts, extract_mentions
+from bpo.evaluation.text import extract_facts, extract_mentions, numbers, position_words, sign_words
 from bpo.evaluation.wild import fact_is_true
 from bpo.models.chat import prompt_text
 from bpo.models.generate import generate
@@ -36,6 +38,44 @@ def sample_negatives(model, processor, images, questions, noise_place: str | Non
         return generate(model, processor, images, questions, **kwargs)
     with weakened(model, noise_place, step, seed):
         return generate(model, processor, images, questions, **kwargs)
+
+
+# The paper's Table 1, verbatim but for two cuts: its knife example has no modified response in the
+# paper (it would teach an empty answer) and the wristwatch example is cut where the paper
+# abbreviates it with an ellipsis.
+ERROR_INJECTION_PROMPT = (
+    "I will give you a question and a response about an image. Pretend that you can see the image. You must "
+    "modify the response by changing the original details, such as adding more objects or change the attributes "
+    "of objects. Note that the modified responses should still be common in reality. I will give you some "
+    "examples, then you need to paraphrase the new response. Examples: "
+    "Question: Describe the image. Response: the image shows an old man walking across the street. There are "
+    "many people on the sidewalks, and cars are running on the street. Modified response: the image shows a "
+    "woman running towards a car, there are no cars on the street. "
+    "Question: What is the color of the apple? Response: the color of the apple is black. Modified response: the "
+    "color of the apple is yellow. "
+    "Question: What is on the left side of the boy? Response: there is a dog left to the boy. Modified response: "
+    "it is a cat on the left of the boy. "
+    "Question: How many people are there? Response: there are 3 people in the image. Modified response: there "
+    "are only 1 person in the image. "
+    "Question: Describe the image in detail. Response: The image is a close-up of a wristwatch with a circular "
+    "face and a black leather strap. The watch has a silver-colored bezel and case, and features a white dial "
+    "with black Arabic numerals indicating the hours from 1 to 12. Modified response: The image is a close-up of "
+    "a wristwatch with a rectangular face and a brown leather strap. The watch has a gold-colored bezel and case, "
+    "and features a black dial with white Roman numerals indicating the hours from 1 to 12. "
+    "Question: {question} Response: {response} Modified Response:"
+)
+
+
+def error_injection_negatives(model, processor, questions: list[str], answers: list[str], seed: int = 0,
+                              temperature: float = 1.0, max_new_tokens: int = 96, batch_size: int = 16,
+                              progress: bool = True) -> list[str]:
+    """The ground truth rewritten with injected errors by the LM component alone (Table 1 prompt,
+    no image), sampled; one per (question, answer)."""
+    if len(questions) != len(answers):
+        raise ValueError(f"got {len(questions)} questions but {len(answers)} answers")
+    prompts = [ERROR_INJECTION_PROMPT.format(question=q, response=a) for q, a in zip(questions, answers)]
+    return generate(model, processor, None, prompts, do_sample=True, temperature=temperature, seed=seed,
+                    max_new_tokens=max_new_tokens, batch_size=batch_size, progress=progress)
 
 
 def text_continuation_logprobs(model, processor, question: str, prefix: str, continuations: list[str]) -> np.ndarray:
@@ -61,6 +101,14 @@ def _options(text: str, scene: Scene) -> list[tuple[str, re.Match, list[str]]]:
         count = re.search(rf"\b{vocab.COUNT_NAMES[truth.count]}(?= (\w+ )?{re.escape(m.surface)}\b)", text, re.I)
         if count and truth.count > 1:
             options.append(("count", count, [vocab.COUNT_NAMES[n] for n in (2, 3, 4) if n != truth.count]))
+    sign = scene.sign
+    if sign is not None and _about_sign_only(text):
+        value = sign.text if sign.kind == "word" else sign.answer
+        found = [m for m in re.finditer(rf"\b{re.escape(value)}\b", text)][-1:]  # the answer, not a sum's operand
+        if found:
+            wrong = ([w for w in vocab.SIGN_WORDS if w != sign.text] if sign.kind == "word"
+                     else [str(n) for n in range(max(0, int(value) - 5), int(value) + 6) if n != int(value)])
+            options.append(("sign", found[0], wrong))
     return options
 
 
@@ -79,7 +127,29 @@ def prior_guided_negative(model, processor, question: str, answer: str, scene: S
     return negative, {"kind": kind, "original": match.group(0), "substitute": choice}
 
 
+def _about_sign_only(response: str) -> bool:
+    """A response about the sign that names no object: its numbers and positions are the sign's."""
+    return re.search(r"\b(sign|text|number)\b", response, re.I) is not None and not extract_mentions(response)
+
+
 def false_facts(response: str, scene: Scene) -> set[tuple]:
-    """Facts the response states that the scene contradicts (an absent object, a wrong colour,
-    count or position)."""
-    return {f for f in extract_facts(response) if not fact_is_true(f, scene)}
+    """Facts the response states that the scene contradicts: an absent object, a wrong colour,
+    count or position, a present object said to be absent ("there is no dog"), a sign word that is
+    not on the sign, a sign denied or invented, and, in a response about the sign alone, a wrong
+    number or position of the sign."""
+    wrong = {f for f in extract_facts(response) if not fact_is_true(f, scene)}
+    wrong |= {("absent", m.name) for m in extract_mentions(response) if m.negated and scene.get(m.name) is not None}
+    sign = scene.sign
+    wrong |= {("sign", w) for w in sign_words(response) if sign is None or w != sign.text.upper()}
+    if re.search(r"\bno (sign|text)\b", response, re.I):
+        if sign is not None:
+            wrong.add(("sign", "denied"))
+    elif _about_sign_only(response):
+        if sign is None:
+            wrong.add(("sign", "invented"))
+        else:
+            stated = numbers(response)
+            if sign.kind != "word":
+                wrong |= {("sign", n) for n in stated if n != int(sign.answer)}
+            wrong |= {("sign_position", p) for p in position_words(response) if p not in (sign.row, sign.col)}
+    return wrong
