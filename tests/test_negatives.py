@@ -131,3 +131,20 @@ def test_ground_truth_of_every_source_states_no_false_fact():
             for turn in language.source_turns(source, scene, np.random.default_rng(i)):
                 if turn["role"] == "assistant":
                     assert not false_facts(turn["content"], scene), (source, turn["content"], scene)
+
+
+def test_prior_guided_negative_claims_a_denied_object_and_keeps_capitals(tiny):
+    model, processor, scenes, _ = tiny
+    scene = scenes[0]
+    absent = next(o for o in vocab.OBJECTS if o not in scene.object_names)
+    truth = f"No, there is no {absent} in the image."
+    negative, info = prior_guided_negative(model, processor, f"Is there a {absent} in the image?", truth, scene,
+                                           np.random.default_rng(0))
+    assert info["kind"] == "existence" and negative.startswith("Yes, there is a")
+    assert ("object", absent) in false_facts(negative, scene)
+    multi = next(o for s in sample_scenes(0, "capitals", 100) for o in s.objects if o.count > 1)
+    scene = next(s for s in sample_scenes(0, "capitals", 100) if multi in s.objects)
+    truth = f"{language.noun_phrase(multi)[0].upper()}{language.noun_phrase(multi)[1:]} {language.be(multi)} here."
+    for seed in range(6):
+        negative, info = prior_guided_negative(model, processor, "Describe.", truth, scene, np.random.default_rng(seed))
+        assert negative[0].isupper(), (truth, negative)

@@ -24,6 +24,7 @@ from bpo.models.generate import generate
 from bpo.noise import weakened
 from bpo.probing import score_continuations
 from bpo.world import vocab
+from bpo.world.language import article
 from bpo.world.scene import Scene
 
 
@@ -91,6 +92,11 @@ def _options(text: str, scene: Scene) -> list[tuple[str, re.Match, list[str]]]:
     wrong_objects = [o for o in vocab.OBJECTS if o not in scene.object_names]
     for m in extract_mentions(text):
         truth = scene.get(m.name)
+        if m.negated and truth is None:  # "No, there is no kite": the wrong answer is that it is there
+            denial = re.search(rf"\bno, there (is|are) no {re.escape(m.surface)}\b", text, re.I)
+            if denial:
+                options.append(("existence", denial, [f"Yes, there is {article(m.name)}"]))
+            continue
         found = re.search(rf"\b{re.escape(m.surface)}\b", text, re.I)
         if m.negated or truth is None or found is None:
             continue
@@ -115,11 +121,14 @@ def _options(text: str, scene: Scene) -> list[tuple[str, re.Match, list[str]]]:
 def prior_guided_negative(model, processor, question: str, answer: str, scene: Scene,
                           rng: np.random.Generator) -> tuple[str, dict] | None:
     """The ground truth with one fact (chosen at random) replaced by the LM's most likely wrong
-    alternative; None when the answer states no fact this can change (e.g. a sign reading)."""
+    alternative; None when the answer states no fact this can change ("There is no sign").
+    A denied object ("No, there is no kite") becomes a claimed one: the only wrong alternative."""
     options = _options(answer, scene)
     if not options:
         return None
     kind, match, alternatives = options[int(rng.integers(len(options)))]
+    if match.group(0)[0].isupper():  # at the start of a sentence: "Two dogs" -> "Three dogs"
+        alternatives = [a[0].upper() + a[1:] for a in alternatives]
     prefix = answer[:match.start()].rstrip()
     scores = text_continuation_logprobs(model, processor, question, prefix, [" " + a for a in alternatives])
     choice = alternatives[int(np.argmax(scores))]

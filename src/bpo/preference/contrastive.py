@@ -1,0 +1,170 @@
+"""Contrastive-decoding negatives: the variant in BPO's *released code*, offered as a named option.
+
+The paper describes its image-weakened negatives as responses *sampled from the model while it sees
+a weakened image* (diffusion noise on the image); that is ``bpo.preference.negatives.sample_negatives``
+with a ``noise_place``, and it is this project's default. The released code instead weakens the
+image with VCD's diffusion noise and decodes with VCD's contrastive rule:
+
+    logits = (1 + alpha) * logits(clean image) - alpha * logits(noisy image)
+
+restricted by VCD's adaptive plausibility constraint (only tokens whose clean-image probability is
+at least ``beta`` times the largest clean-image probability are kept; the others get -inf), then
+sampled (with ``temperature``) or taken greedily. VCD's defaults are alpha=1, beta=0.1.
+
+The two disagree in direction: sampling from the noisy image *adds* what the noise induces (the
+hallucinations a weakened image invites), while the contrastive rule *subtracts* it, pushing the
+answer away from noise-induced content, which is VCD's hallucination *mitigation*. Because the
+difference matters for what the negatives teach, this generator is never the default and is
+offered only under its own name.
+
+Decoding is a manual KV-cached loop that mirrors ``bpo.models.generate.generate``: prompts are
+sorted by length and batched with left padding; per batch the prompt is run once with the clean
+image and once inside ``weakened(model, noise_place, step, seed + b)``, each with its own cache,
+and both caches are stepped token by token with the combined token. Position ids are the attention
+mask's cumulative sum (as ``model.generate`` derives them), so a padded row is computed as if it
+were alone. Sampling is seeded per batch (``seed + b``) inside a forked RNG; the image token is
+never emitted; a row stops at an end-of-sequence token and is padded afterwards.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from PIL import Image
+from tqdm.auto import tqdm
+
+from bpo.models.chat import prompt_text
+from bpo.models.generate import _check_inputs, _use_autocast
+from bpo.noise import PLACES, add_noise, weakened
+
+
+def _eos_ids(model, tok) -> list[int]:
+    ids = model.generation_config.eos_token_id
+    ids = [] if ids is None else [ids] if isinstance(ids, int) else list(ids)
+    if tok.eos_token_id is not None:
+        ids.append(tok.eos_token_id)
+    return sorted(set(ids))
+
+
+def contrastive_logits(clean: torch.Tensor, noisy: torch.Tensor, alpha: float, beta: float,
+                       suppress: list[int] = ()) -> torch.Tensor:
+    """VCD's next-token logits from the clean-image and noisy-image logits (float, [..., vocab]):
+    (1 + alpha) * clean - alpha * noisy where clean's probability >= beta * its largest, else -inf.
+    Tokens in ``suppress`` are never candidates (they are removed before the plausibility cutoff)."""
+    clean = clean.float().clone()
+    noisy = noisy.float()
+    if suppress:
+        clean[..., list(suppress)] = -math.inf
+    # softmax normalisation cancels in the ratio p / p_max, so the cutoff works on logits directly
+    cutoff = clean.max(dim=-1, keepdim=True).values + (math.log(beta) if beta > 0 else -math.inf)
+    keep = (clean >= cutoff) & torch.isfinite(clean)
+    combined = (1 + alpha) * clean - alpha * noisy
+    return combined.masked_fill(~keep, -math.inf)
+
+
+def _check_options(noise_place, alpha, beta, do_sample, temperature, max_new_tokens, batch_size) -> None:
+    if noise_place not in PLACES:
+        raise ValueError(f"noise_place must be one of {PLACES}, got {noise_place!r}")
+    if not (isinstance(alpha, (int, float)) and math.isfinite(alpha) and alpha >= 0):
+        raise ValueError(f"alpha must be a finite number >= 0 (VCD's default is 1), got {alpha!r}")
+    if not (isinstance(beta, (int, float)) and 0 <= beta <= 1):
+        raise ValueError(f"beta must be in [0, 1] (VCD's default is 0.1), got {beta!r}")
+    if do_sample and not (isinstance(temperature, (int, float)) and temperature > 0):
+        raise ValueError(f"temperature must be > 0 when sampling, got {temperature!r}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if max_new_tokens < 0:
+        raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
+
+
+def contrastive_negatives(model, processor, images: list[Image.Image], questions: list[str],
+                          noise_place: str = "pixels", step: int = 900, alpha: float = 1.0, beta: float = 0.1,
+                          do_sample: bool = True, temperature: float = 1.0, max_new_tokens: int = 96,
+                          batch_size: int = 32, seed: int = 0, progress: bool = True,
+                          autocast: bool | None = None) -> list[str]:
+    """One answer per (image, question) decoded with VCD's contrastive rule against the image
+    weakened by diffusion noise at ``noise_place`` and ``step`` (the released BPO code's
+    negatives; see the module docstring). Answers are decoded without special tokens, trimmed, and
+    returned in input order. ``autocast`` as in ``generate``."""
+    if images is None:
+        raise ValueError("contrastive decoding contrasts a clean and a noisy image: images must not be None")
+    _check_inputs(images, questions)
+    _check_options(noise_place, alpha, beta, do_sample, temperature, max_new_tokens, batch_size)
+    add_noise(torch.zeros(1), step)  # validates the step before any work
+    if not questions:
+        return []
+    tok = processor.tokenizer
+    if tok.padding_side != "left":
+        raise ValueError(f"processor.tokenizer.padding_side is {tok.padding_side!r}: generation needs 'left'")
+    texts = [prompt_text(processor, q) for q in questions]
+    lengths = [len(ids) for ids in tok(texts, add_special_tokens=False).input_ids]
+    order = sorted(range(len(texts)), key=lambda i: lengths[i])  # stable, as in generate
+    batches = [order[k:k + batch_size] for k in range(0, len(order), batch_size)]
+
+    use_autocast = _use_autocast(model, autocast)
+    device = model.device
+    eos = torch.tensor(_eos_ids(model, tok), device=device)
+    pad_id = tok.pad_token_id if tok.pad_token_id is not None else int(eos[0])
+    suppress = [model.config.image_token_index]
+
+    answers: list[str | None] = [None] * len(texts)
+    was_training = model.training
+    model.eval()
+    try:
+        for b, idx in enumerate(tqdm(batches, desc="contrastive", disable=not progress, leave=False)):
+            inputs = processor(text=[texts[i] for i in idx], images=[images[i] for i in idx],
+                               padding=True, return_tensors="pt").to(device)
+            pixel_values = inputs["pixel_values"].to(model.dtype)
+            fork_devices = [device] if device.type == "cuda" else []
+            with torch.random.fork_rng(devices=fork_devices), torch.inference_mode(), \
+                    torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_autocast):
+                torch.manual_seed(seed + b)
+                new = _decode_batch(model, inputs["input_ids"], inputs["attention_mask"], pixel_values,
+                                    noise_place, step, seed + b, alpha, beta, do_sample, temperature,
+                                    max_new_tokens, eos, pad_id, suppress)
+            for i, text in zip(idx, tok.batch_decode(new, skip_special_tokens=True)):
+                answers[i] = text.strip()
+    finally:
+        model.train(was_training)
+    return answers
+
+
+def _decode_batch(model, input_ids, attention_mask, pixel_values, noise_place, step, noise_seed, alpha, beta,
+                  do_sample, temperature, max_new_tokens, eos, pad_id, suppress) -> torch.Tensor:
+    """New token ids [batch, n <= max_new_tokens] of one left-padded batch, pad after each row's end."""
+    batch = input_ids.shape[0]
+    # As model.generate: positions count real tokens only, so a left-padded row starts at 0.
+    position_ids = (attention_mask.long().cumsum(-1) - 1).masked_fill(attention_mask == 0, 0)
+    next_position = attention_mask.long().sum(-1, keepdim=True)  # [batch, 1]
+    prompt = dict(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                  pixel_values=pixel_values, use_cache=True, logits_to_keep=1)
+    clean_out = model(**prompt)
+    with weakened(model, noise_place, step, noise_seed):  # only the prompt pass sees the image
+        noisy_out = model(**prompt)
+    clean_cache, noisy_cache = clean_out.past_key_values, noisy_out.past_key_values
+    clean_logits, noisy_logits = clean_out.logits[:, -1], noisy_out.logits[:, -1]
+
+    unfinished = torch.ones(batch, dtype=torch.bool, device=input_ids.device)
+    mask = attention_mask
+    tokens = []
+    for t in range(max_new_tokens):
+        logits = contrastive_logits(clean_logits, noisy_logits, alpha, beta, suppress)
+        if do_sample:
+            probs = torch.softmax(logits / temperature, dim=-1)
+            token = torch.multinomial(probs, num_samples=1).squeeze(1)
+        else:
+            token = logits.argmax(dim=-1)
+        token = torch.where(unfinished, token, torch.full_like(token, pad_id))
+        tokens.append(token)
+        unfinished &= ~torch.isin(token, eos)
+        if not unfinished.any() or t == max_new_tokens - 1:
+            break
+        mask = torch.cat([mask, mask.new_ones(batch, 1)], dim=-1)
+        step_inputs = dict(input_ids=token[:, None], attention_mask=mask, position_ids=next_position + t,
+                           use_cache=True, logits_to_keep=1)
+        clean_logits = model(**step_inputs, past_key_values=clean_cache).logits[:, -1]
+        noisy_logits = model(**step_inputs, past_key_values=noisy_cache).logits[:, -1]
+    if not tokens:
+        return input_ids.new_zeros(batch, 0)
+    return torch.stack(tokens, dim=1)

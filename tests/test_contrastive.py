@@ -1,0 +1,98 @@
+"""Contrastive-decoding negatives (the released BPO code's variant): VCD's rule over two KV caches."""
+
+import math
+
+import pytest
+import torch
+
+from bpo.models.build import build_model
+from bpo.models.generate import generate
+from bpo.preference.contrastive import contrastive_logits, contrastive_negatives
+from bpo.presets import model_config
+from bpo.world.build import build_corpus
+from bpo.world.render import render
+from bpo.world.scene import sample_scenes
+
+QUESTIONS = ["Describe this image in detail.", "What is it?", "What colour is the object on the left of the image?",
+             "How many?"]
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    model, processor = build_model(model_config("tiny"), build_corpus(300, 0)["text"])
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():  # larger random weights: answers that depend on the image (see test_negatives)
+        for p in model.parameters():
+            if p.ndim == 2:
+                p.normal_(0.0, 0.15, generator=g)
+    images = [render(s) for s in sample_scenes(0, "contrastive-test", len(QUESTIONS))]
+    yield model.eval(), processor, images
+    torch.set_num_threads(threads)
+
+
+def test_alpha_zero_greedy_is_plain_greedy_generation_whatever_the_batching(tiny):
+    model, processor, images = tiny
+    tok = processor.tokenizer
+    assert len({len(tok(q).input_ids) for q in QUESTIONS}) > 1  # the batch needs padding
+    kw = dict(max_new_tokens=8, progress=False, autocast=False)
+    expected = generate(model, processor, images, QUESTIONS, do_sample=False, batch_size=4, **kw)
+    got = contrastive_negatives(model, processor, images, QUESTIONS, alpha=0.0, do_sample=False, batch_size=4,
+                                **kw)
+    assert got == expected
+    assert contrastive_negatives(model, processor, images, QUESTIONS, alpha=0.0, do_sample=False, batch_size=1,
+                                 **kw) == got
+
+
+def test_contrast_changes_answers_and_sampling_is_seeded(tiny):
+    model, processor, images = tiny
+    kw = dict(max_new_tokens=8, progress=False, batch_size=4, noise_place="projector", step=999)
+    plain = contrastive_negatives(model, processor, images, QUESTIONS, alpha=0.0, do_sample=False, **kw)
+    contrast = contrastive_negatives(model, processor, images, QUESTIONS, alpha=1.0, beta=0.0, do_sample=False, **kw)
+    assert contrast != plain
+    sampled = contrastive_negatives(model, processor, images, QUESTIONS, seed=5, **kw)
+    assert len(sampled) == len(QUESTIONS) and all(isinstance(a, str) for a in sampled)
+    assert sampled == contrastive_negatives(model, processor, images, QUESTIONS, seed=5, **kw)
+
+
+def test_noise_hooks_are_removed_afterwards(tiny):
+    model, processor, images = tiny
+    kw = dict(max_new_tokens=6, progress=False, do_sample=False, batch_size=4)
+    before = generate(model, processor, images, QUESTIONS, **kw)
+    hooks = [(m._forward_pre_hooks.copy(), m._forward_hooks.copy()) for m in model.modules()]
+    for place in ("pixels", "features", "projector"):
+        contrastive_negatives(model, processor, images[:2], QUESTIONS[:2], noise_place=place, max_new_tokens=2,
+                              progress=False)
+    assert [(m._forward_pre_hooks.copy(), m._forward_hooks.copy()) for m in model.modules()] == hooks
+    assert generate(model, processor, images, QUESTIONS, **kw) == before
+
+
+def test_contrastive_logits_follow_vcd():
+    clean = torch.tensor([[2.0, 1.0, math.log(0.05) + 2.0, 0.0]])
+    noisy = torch.tensor([[1.0, 3.0, 0.0, 0.0]])
+    out = contrastive_logits(clean, noisy, alpha=1.0, beta=0.1, suppress=[3])
+    # token 2 has 5% of the top clean probability: below beta; token 3 is suppressed
+    assert torch.equal(torch.isinf(out), torch.tensor([[False, False, True, True]]))
+    assert out[0, 0] == 3.0 and out[0, 1] == -1.0
+    assert torch.equal(contrastive_logits(clean, noisy, alpha=0.0, beta=0.0), clean)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(alpha=-0.5), "alpha must be"),
+    (dict(beta=1.5), "beta must be in"),
+    (dict(beta=-0.1), "beta must be in"),
+    (dict(noise_place="latents"), "noise_place must be one of"),
+    (dict(step=1000), "noise step must be"),
+    (dict(temperature=0.0), "temperature must be > 0"),
+])
+def test_bad_options_are_refused(tiny, kwargs, message):
+    model, processor, images = tiny
+    with pytest.raises(ValueError, match=message):
+        contrastive_negatives(model, processor, images[:1], QUESTIONS[:1], progress=False, **kwargs)
+
+
+def test_images_are_required(tiny):
+    model, processor, _ = tiny
+    with pytest.raises(ValueError, match="images must not be None"):
+        contrastive_negatives(model, processor, None, QUESTIONS[:1], progress=False)
