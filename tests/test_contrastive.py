@@ -7,6 +7,7 @@ import torch
 
 from bpo.models.build import build_model
 from bpo.models.generate import generate
+from bpo.preference import contrastive as contrastive_module
 from bpo.preference.contrastive import contrastive_logits, contrastive_negatives
 from bpo.presets import model_config
 from bpo.world.build import build_corpus
@@ -54,6 +55,26 @@ def test_contrast_changes_answers_and_sampling_is_seeded(tiny):
     sampled = contrastive_negatives(model, processor, images, QUESTIONS, seed=5, **kw)
     assert len(sampled) == len(QUESTIONS) and all(isinstance(a, str) for a in sampled)
     assert sampled == contrastive_negatives(model, processor, images, QUESTIONS, seed=5, **kw)
+
+
+def test_alpha_zero_sampling_draws_generates_stream(tiny, monkeypatch):
+    """With alpha=0 and no plausibility cut, sampling is generate()'s sampling once its implicit
+    top-k=50 (transformers' default) is added: the noisy pass does not shift the seeded RNG stream,
+    and the caller's global RNG is left untouched."""
+    model, processor, images = tiny
+    kw = dict(max_new_tokens=6, progress=False, autocast=False, seed=3, batch_size=2, temperature=0.8)
+    expected = generate(model, processor, images, QUESTIONS, do_sample=True, **kw)
+    vcd = contrastive_module.contrastive_logits
+
+    def top50(*args, **kwargs):
+        logits = vcd(*args, **kwargs)
+        return logits.masked_fill(logits < torch.topk(logits, 50).values[..., -1:], -math.inf)
+
+    monkeypatch.setattr(contrastive_module, "contrastive_logits", top50)
+    state = torch.get_rng_state()
+    got = contrastive_negatives(model, processor, images, QUESTIONS, alpha=0.0, beta=0.0, **kw)
+    assert torch.equal(torch.get_rng_state(), state)
+    assert got == expected
 
 
 def test_noise_hooks_are_removed_afterwards(tiny):

@@ -12,6 +12,8 @@ from bpo.reproduce import notebooks, run_notebook
 SMALL = {
     "00_world": {"size_scale": 0.02, "n_samples": 8},
     "01_base_mllm": {"size_scale": 0.02, "train_scale": 0.02, "n_examples": 1},
+    "02_bias_probing": {"size_scale": 0.02, "train_scale": 0.02, "n_probe": 3, "probe_steps": "0,500,999",
+                        "sweep_steps": "999", "n_describe": 2, "n_pope": 3},
 }
 
 

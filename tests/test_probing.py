@@ -1,12 +1,15 @@
 """Bias probing: candidate log-probs are exact, and noise changes what the model expects."""
 
+import numpy as np
 import pytest
 import torch
 
 from bpo.models.build import build_model
 from bpo.models.chat import prompt_text
 from bpo.presets import model_config
-from bpo.probing import PROBE_QUESTION, answer_prefix, candidates, continuation_logprobs, probe
+from bpo.probing import (
+    PROBE_QUESTION, answer_prefix, candidates, continuation_logprobs, noisy_view, probe, takeover,
+)
 from bpo.world import vocab
 from bpo.world.build import build_corpus
 from bpo.world.render import render
@@ -46,10 +49,20 @@ def test_continuation_logprobs_equal_the_full_models_scores(tiny):
 
 def test_probe_frame_covers_every_image_step_and_candidate(tiny):
     model, processor, scenes, images = tiny
-    frame = probe(model, processor, scenes, images, steps=[0, 999], noise_place="pixels", progress=False)
-    assert len(frame) == len(scenes) * 2 * 4 and (frame.logprob < 0).all()
+    frame = probe(model, processor, scenes, images, steps=[0, 999], places=("pixels",), progress=False)
+    assert len(frame) == len(scenes) * 2 * 4 and (frame.logprob < 0).all() and set(frame.place) == {"pixels"}
     assert set(frame.kind) == {"true", "prior"}
     clean, noisy = (frame[frame.step == s].logprob.to_numpy() for s in (0, 999))
     assert not (abs(clean - noisy) < 1e-6).all(), "heavy noise must change the model's expectations"
-    again = probe(model, processor, scenes, images, steps=[0, 999], noise_place="pixels", progress=False)
+    again = probe(model, processor, scenes, images, steps=[0, 999], places=("pixels",), progress=False)
     assert again.equals(frame)
+    table = takeover(frame)
+    assert list(table.index) == [("pixels", 0), ("pixels", 999)]
+    assert ((table["prior_wins_%"] >= 0) & (table["prior_wins_%"] <= 100)).all()
+
+
+def test_noisy_view_is_the_clean_image_at_step_0_and_noise_later(tiny):
+    _, processor, _, images = tiny
+    clean = np.asarray(images[0].resize(noisy_view(processor, images[0], 0).size), dtype=float)
+    assert np.abs(np.asarray(noisy_view(processor, images[0], 0), dtype=float) - clean).mean() < 3
+    assert np.abs(np.asarray(noisy_view(processor, images[0], 999), dtype=float) - clean).mean() > 30

@@ -44,7 +44,7 @@ def weakened(model, place: str, step: int, seed: int = 0):
     drawn from a generator seeded with ``seed``, so the same call weakens identically."""
     if place not in PLACES:
         raise ValueError(f"noise place must be one of {PLACES}, got {place!r}")
-    add_noise(torch.zeros(1), step)  # validates the step before anything is hooked
+    add_noise(torch.zeros(1), step, torch.Generator())  # validates the step; leaves the global RNG alone
     generator = torch.Generator().manual_seed(seed)
     projector = model.model.multi_modal_projector
     if place == "pixels":

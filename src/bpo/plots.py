@@ -89,3 +89,108 @@ def typical_vs_atypical(scores: pd.DataFrame, name: str = "base_benchmarks"):
     ax.tick_params(axis="x", labelsize=7)
     ax.set_title("Typical scenes vs scenes against the prior")
     return _save(fig, name)
+
+
+PLACE_COLOURS = {"pixels": "#1f77b4", "features": "#2ca02c", "projector": "#d62728"}
+
+
+def probe_curves(probe: pd.DataFrame, example: int = 0, name: str = "probing"):
+    """Figure 5 analogue: log-likelihood of the true object's noun and of the prior's nouns as the
+    noise step grows, mean with a 95 % band over images per noise place; last panel, one image."""
+    places = list(dict.fromkeys(probe.place))
+    fig, axes = plt.subplots(1, len(places) + 1, figsize=(4.2 * (len(places) + 1), 3.6), sharey=True)
+    # Per image and step: the true noun and the best (most likely) of the prior's nouns.
+    per_image = (probe.groupby(["place", "image", "step", "kind"]).logprob.max().rename("logprob").reset_index())
+    for ax, place in zip(axes, places):
+        sns.lineplot(per_image[per_image.place == place], x="step", y="logprob", hue="kind",
+                     hue_order=["true", "prior"], palette={"true": "#1f77b4", "prior": "#d62728"},
+                     errorbar=("ci", 95), marker="o", ax=ax)
+        ax.set_title(f"noise on {place} (mean, 95 % CI, {per_image.image.nunique()} images)", fontsize=9)
+        ax.set_xlabel("noise step")
+        handles, _ = ax.get_legend_handles_labels()
+        ax.legend(handles, ["true object", "prior's best absent object"], fontsize=8)
+    ax = axes[-1]
+    one = probe[(probe.place == places[0]) & (probe.image == example)]
+    for obj, g in one.groupby("object", sort=False):
+        kind = g.kind.iloc[0]
+        ax.plot(g.step, g.logprob, marker="o", lw=2.5 if kind == "true" else 1.2,
+                color="#1f77b4" if kind == "true" else None, ls="-" if kind == "true" else "--",
+                label=f"{obj} ({'in the image' if kind == 'true' else 'prior'})")
+    ax.set_title(f"one atypical image, noise on {places[0]}", fontsize=9)
+    ax.set_xlabel("noise step")
+    ax.legend(fontsize=8)
+    axes[0].set_ylabel("log-likelihood of the noun")
+    fig.tight_layout()
+    return _save(fig, name)
+
+
+def noisy_responses(images: list, steps: list[int], responses: list[str], hallucinated: list[list[str]],
+                    name: str = "noisy_responses", width: int = 34):
+    """Figure 4 analogue: one image at growing noise, the model's answer under each; the objects it
+    names that are not in the image in red."""
+    import textwrap
+
+    fig, axes = plt.subplots(1, len(images), figsize=(2.9 * len(images), 6.2))
+    for ax, image, step, text, hall in zip(axes, images, steps, responses, hallucinated):
+        ax.imshow(image, interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(f"step {step}", fontsize=10)
+        ax.annotate(textwrap.fill(text, width), (0, -0.04), xycoords="axes fraction", va="top", fontsize=7,
+                    family="monospace")
+        ax.annotate("not in image: " + (", ".join(hall) or "none"), (0, -0.02), xycoords="axes fraction",
+                    va="bottom", fontsize=7, color="#d62728" if hall else "#2ca02c", annotation_clip=False)
+    fig.subplots_adjust(wspace=0.08, bottom=0.45)
+    return _save(fig, name)
+
+
+def noise_effects(sweep: pd.DataFrame, name: str = "noise_effects",
+                  metrics=("chair_i", "object_recall", "place_named", "pope_adv_accuracy")):
+    """CHAIR_i, recall, place named and POPE-adversarial accuracy vs noise step, a line per noise
+    place, a row per scene split."""
+    labels = {"chair_i": "CHAIR_i (%) ↓", "chair_s": "CHAIR_s (%) ↓", "object_recall": "object recall (%) ↑",
+              "place_named": "names the right place (%)", "pope_adv_accuracy": "POPE adversarial acc. (%) ↑",
+              "pope_adv_yes_ratio": "POPE yes-ratio (%)"}
+    splits = list(dict.fromkeys(sweep.split))
+    fig, axes = plt.subplots(len(splits), len(metrics), figsize=(3.6 * len(metrics), 3.0 * len(splits)),
+                             squeeze=False, sharex=True)
+    for r, split in enumerate(splits):
+        for c, metric in enumerate(metrics):
+            ax = axes[r, c]
+            d = sweep[(sweep.split == split) & (sweep.metric == metric)]
+            for place, g in d.groupby("place", sort=False):
+                ax.plot(g.step, g.value, marker="o", color=PLACE_COLOURS.get(place), label=place)
+            ax.set_title(f"{split}: {labels.get(metric, metric)}", fontsize=9)
+            if metric == "pope_adv_accuracy":
+                ax.axhline(50, color="grey", lw=0.8, ls=":")
+    for ax in axes[-1]:
+        ax.set_xlabel("noise step")
+    axes[0, 0].legend(title="noise on", fontsize=8)
+    fig.tight_layout()
+    return _save(fig, name)
+
+
+def negative_statistics(checked: pd.DataFrame, name: str = "preference_negatives"):
+    """Per negative type: response lengths (ground truth for reference), the share that states a
+    fact the world contradicts, and hallucinated objects per negative, by source."""
+    fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
+    lengths = pd.concat([checked.drop_duplicates("candidate_id").assign(negative_type="ground truth",
+                                                                        words=lambda f: f.chosen.str.split().str.len()),
+                         checked])
+    order = ["ground truth"] + list(dict.fromkeys(checked.negative_type))
+    sns.boxplot(lengths, x="words", y="negative_type", hue="source", order=order, ax=axes[0], fliersize=1.5)
+    axes[0].set_title("response length (words)", fontsize=10)
+    axes[0].set_ylabel(None)
+    rates = checked.groupby(["negative_type", "source"], sort=False).differs.mean().mul(100).rename("%").reset_index()
+    sns.barplot(rates, x="%", y="negative_type", hue="source", ax=axes[1], order=order[1:])
+    axes[1].set_title("states a fact the world contradicts (%)", fontsize=10)
+    axes[1].set_ylabel(None)
+    axes[1].set_xlim(0, 100)
+    sns.barplot(checked, x="hallucinated_objects", y="negative_type", hue="source", ax=axes[2], order=order[1:],
+                errorbar=("ci", 95))
+    axes[2].set_title("objects not in the image, per negative", fontsize=10)
+    axes[2].set_ylabel(None)
+    for ax in axes[1:]:
+        ax.get_legend().remove()
+    fig.tight_layout()
+    return _save(fig, name)

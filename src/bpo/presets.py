@@ -7,12 +7,14 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import asdict
 
 from bpo.evaluation.suite import SuiteConfig
 from bpo.models.build import ModelConfig
+from bpo.preference.build import PreferenceConfig
 from bpo.training.base import BaseTrainingConfig
-from bpo.world.build import WorldConfig
+from bpo.world.build import SOURCES, WorldConfig
 
 PRESETS = ("tiny", "smol", "llava-1.5-7b", "llava-1.5-13b")
 DEFAULT_PRESET = "smol"
@@ -84,3 +86,20 @@ def base_training_config(preset: str, seed: int = 0, train_scale: float = 1.0) -
     cfg = _BASE_TRAINING[preset]
     return dataclasses.replace(cfg, seed=seed, align_examples=max(1, round(cfg.align_examples * train_scale)),
                                sft_examples=max(1, round(cfg.sft_examples * train_scale)))
+
+
+# Preference data (03_preference_dataset). 128 ground truths per source (384 in all, 1,536
+# negatives of four types) is what smol makes within the issue's 10-minute budget on 2 cores.
+# Noise place and step: the choice of 02_bias_probing's sweep on smol (see its last cell), fixed
+# here so that notebooks 03+ do not depend on re-running 02.
+_PREFERENCE = {"noise_place": "pixels", "noise_step": 500, "n_per_source": 128}
+
+
+def preference_config(preset: str, seed: int = 0, size_scale: float = 1.0, train_scale: float = 1.0) -> PreferenceConfig:
+    """How a preset's preference data are made: rows after the base model's stage-2 examples."""
+    check_preset(preset)
+    _check_scale(size_scale)
+    per_source = math.ceil(base_training_config(preset, seed, train_scale).sft_examples / len(SOURCES))
+    return PreferenceConfig(seed=seed, skip=per_source, noise_place=_PREFERENCE["noise_place"],
+                            noise_step=_PREFERENCE["noise_step"],
+                            n_per_source=max(1, round(_PREFERENCE["n_per_source"] * size_scale)))

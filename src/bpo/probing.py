@@ -16,7 +16,8 @@ from tqdm.auto import tqdm
 
 from bpo.models.chat import IMAGE_TOKEN, prompt_text
 from bpo.models.forward import input_embeddings, vision_features
-from bpo.noise import weakened
+from bpo.models.generate import generate
+from bpo.noise import PLACES, add_noise, weakened
 from bpo.training.data import pixel_values
 from bpo.world import vocab
 from bpo.world.language import article, place_phrase
@@ -84,17 +85,68 @@ def score_continuations(model, tok, context: str, continuations: list[str],
     return scores.cpu().numpy()
 
 
-def probe(model, processor, scenes: list[Scene], images, steps: list[int], noise_place: str = "pixels",
+def probe(model, processor, scenes: list[Scene], images, steps: list[int], places=PLACES,
           seed: int = 0, progress: bool = True) -> pd.DataFrame:
-    """Long frame: image, step, object, kind (true | prior), logprob, for every scene and noise step."""
+    """Long frame: place, image, step, object, kind (true | prior), logprob, for every noise place,
+    scene and step. Image ``i`` gets the same noise seed at every place and step."""
     out = []
-    for i, (scene, image) in enumerate(tqdm(list(zip(scenes, images)), desc=f"probing ({noise_place})",
-                                            disable=not progress, leave=False)):
-        cands = candidates(scene)
-        prompt = prompt_text(processor, PROBE_QUESTION) + answer_prefix(scene)
-        texts = [" " + name for name, _ in cands]
-        for step in steps:
-            values = continuation_logprobs(model, processor, image, prompt, texts, noise_place, step, seed + i)
-            out += [{"image": i, "step": step, "object": name, "kind": kind, "logprob": float(v)}
-                    for (name, kind), v in zip(cands, values)]
+    bar = tqdm(total=len(places) * len(scenes), desc="probing", disable=not progress, leave=False)
+    for place in places:
+        for i, (scene, image) in enumerate(zip(scenes, images)):
+            cands = candidates(scene)
+            prompt = prompt_text(processor, PROBE_QUESTION) + answer_prefix(scene)
+            texts = [" " + name for name, _ in cands]
+            for step in steps:
+                values = continuation_logprobs(model, processor, image, prompt, texts, place, step, seed + i)
+                out += [{"place": place, "image": i, "step": step, "object": name, "kind": kind, "logprob": float(v)}
+                        for (name, kind), v in zip(cands, values)]
+            bar.update()
+    bar.close()
     return pd.DataFrame(out)
+
+
+def takeover(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per place and step: mean log-likelihood of the true noun and of the prior's best noun, and
+    the share (%) of images where the prior's best noun beats the true one."""
+    best = frame.groupby(["place", "image", "step", "kind"]).logprob.max().unstack("kind")
+    g = best.assign(prior_wins=best.prior > best.true).groupby(["place", "step"])
+    return pd.DataFrame({"true": g.true.mean(), "prior_best": g.prior.mean(), "prior_wins_%": 100 * g.prior_wins.mean()})
+
+
+def noisy_view(processor, image, step: int, seed: int = 0):
+    """What the vision tower sees with pixel noise at ``step``, mapped back to a viewable image."""
+    from PIL import Image
+
+    pixels = pixel_values(processor, [image])
+    noisy = add_noise(pixels, step, torch.Generator().manual_seed(seed))[0]
+    ip = processor.image_processor
+    mean, std = (torch.tensor(v).view(3, 1, 1) for v in (ip.image_mean, ip.image_std))
+    rgb = ((noisy * std + mean).clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
+    return Image.fromarray(rgb)
+
+
+def responses_by_step(model, processor, image, question: str, steps: list[int], place: str = "pixels",
+                      seed: int = 0, max_new_tokens: int = 96) -> list[str]:
+    """The model's greedy answer to one image weakened at each step (Figure 4)."""
+    out = []
+    for step in steps:
+        with weakened(model, place, step, seed):
+            out += generate(model, processor, [image], [question], max_new_tokens=max_new_tokens, progress=False)
+    return out
+
+
+def read_probing(table: pd.DataFrame) -> str:
+    """In words, per noise place: how often the prior's best noun beats the true one on clean
+    images and at the strongest noise, and from which step it wins on most images."""
+    lines = []
+    for place, t in table.groupby(level="place", sort=False):
+        t = t.droplevel("place")
+        clean, last = t.iloc[0], t.iloc[-1]
+        over = t.index[t["prior_wins_%"] > 50]
+        when = ("already on clean images" if len(over) and over[0] == t.index[0] else
+                f"from step {over[0]}" if len(over) else "at no step")
+        lines.append(f"- **{place}**: the prior's noun beats the true one on {clean['prior_wins_%']:.0f} % of images "
+                     f"at step {t.index[0]} and {last['prior_wins_%']:.0f} % at step {t.index[-1]} (takes over on "
+                     f"most images {when}); mean log-likelihood of the true noun {clean.true:.2f} -> {last.true:.2f}, "
+                     f"of the prior's best {clean.prior_best:.2f} -> {last.prior_best:.2f}.")
+    return "\n".join(lines)

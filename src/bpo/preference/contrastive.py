@@ -36,7 +36,7 @@ from tqdm.auto import tqdm
 
 from bpo.models.chat import prompt_text
 from bpo.models.generate import _check_inputs, _use_autocast
-from bpo.noise import PLACES, add_noise, weakened
+from bpo.noise import PLACES, T, weakened
 
 
 def _eos_ids(model, tok) -> list[int]:
@@ -91,7 +91,8 @@ def contrastive_negatives(model, processor, images: list[Image.Image], questions
         raise ValueError("contrastive decoding contrasts a clean and a noisy image: images must not be None")
     _check_inputs(images, questions)
     _check_options(noise_place, alpha, beta, do_sample, temperature, max_new_tokens, batch_size)
-    add_noise(torch.zeros(1), step)  # validates the step before any work
+    if not isinstance(step, int) or not 0 <= step < T:
+        raise ValueError(f"noise step must be an int in 0..{T - 1}, got {step!r}")
     if not questions:
         return []
     tok = processor.tokenizer
@@ -140,7 +141,9 @@ def _decode_batch(model, input_ids, attention_mask, pixel_values, noise_place, s
     prompt = dict(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
                   pixel_values=pixel_values, use_cache=True, logits_to_keep=1)
     clean_out = model(**prompt)
-    with weakened(model, noise_place, step, noise_seed):  # only the prompt pass sees the image
+    # Only the prompt pass sees the image. weakened() draws from the global RNG when it validates
+    # its step, so it runs in a forked RNG: the sampling stream is then generate()'s for the seed.
+    with torch.random.fork_rng(devices=[]), weakened(model, noise_place, step, noise_seed):
         noisy_out = model(**prompt)
     clean_cache, noisy_cache = clean_out.past_key_values, noisy_out.past_key_values
     clean_logits, noisy_logits = clean_out.logits[:, -1], noisy_out.logits[:, -1]

@@ -1,0 +1,92 @@
+"""What image weakening does to the base model's answers, beyond the paper's Figure 5.
+
+For each noise place (pixels, vision features, projector output) and step, the base model
+describes benchmark images (Object-HalBench-world: CHAIR_i, CHAIR_s, object recall, and whether it
+still names the right place) and answers POPE-adversarial questions (accuracy, yes-ratio), greedily
+as in evaluation. :func:`choose_noise` turns the sweep into the default weakening for negatives.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from bpo.evaluation.halbench import score_halbench
+from bpo.evaluation.pope import score_pope
+from bpo.evaluation.suite import items_of
+from bpo.evaluation.text import place_words
+from bpo.models.generate import generate
+from bpo.noise import PLACES, weakened
+from bpo.world.scene import Scene
+
+METRICS = ("chair_i", "chair_s", "object_recall", "place_named", "pope_adv_accuracy", "pope_adv_yes_ratio")
+
+
+def _answers(model, processor, rows: list[dict], place: str | None, step: int, seed: int, budget: int,
+             batch_size: int) -> list[str]:
+    images, questions = [r["image"] for r in rows], [r["question"] for r in rows]
+    kw = dict(max_new_tokens=budget, batch_size=batch_size, progress=False)
+    if place is None:
+        return generate(model, processor, images, questions, **kw)
+    with weakened(model, place, step, seed):
+        return generate(model, processor, images, questions, **kw)
+
+
+def _rows(ds, n: int) -> list[dict]:
+    items = items_of(ds)[:n]
+    return [{**item, "image": ds[i]["image"]} for i, item in enumerate(items)]
+
+
+def noise_sweep(model, processor, suite: dict, steps=(300, 500, 700, 900, 999), places=PLACES,
+                splits=("typical", "atypical"), n_describe: int = 16, n_pope: int = 48, seed: int = 0,
+                batch_size: int = 32, progress: bool = True) -> pd.DataFrame:
+    """Long frame (split, place, step, metric, value). The clean model is step 0 of every place
+    (one run, shared), so each line starts from the same point."""
+    if model.device.type == "cpu" and model.dtype == torch.float32:
+        model = copy.deepcopy(model).to(torch.bfloat16)
+    conditions = [(None, 0)] + [(p, s) for p in places for s in steps]
+    data = {split: (_rows(suite[f"halbench/{split}"], n_describe), _rows(suite[f"pope-adversarial/{split}"], n_pope))
+            for split in splits}
+    out = []
+    bar = tqdm(total=len(conditions) * len(splits), desc="noise sweep", disable=not progress)
+    for split, (describe, pope) in data.items():
+        for place, step in conditions:
+            said = _answers(model, processor, describe, place, step, seed, 96, batch_size)
+            _, hal = score_halbench(describe, said)
+            places_named = [Scene.from_json(r["scene"]).place in place_words(a) for r, a in zip(describe, said)]
+            _, adv = score_pope(pope, _answers(model, processor, pope, place, step, seed, 12, batch_size))
+            values = {"chair_i": hal["object_hall"], "chair_s": hal["response_hall"],
+                      "object_recall": hal["object_recall"], "place_named": 100 * sum(places_named) / len(said),
+                      "pope_adv_accuracy": adv["all"]["accuracy"], "pope_adv_yes_ratio": adv["all"]["yes_ratio"]}
+            for p in ([place] if place else list(places)):
+                out += [{"split": split, "place": p, "step": step, "metric": m, "value": v} for m, v in values.items()]
+            bar.update()
+    bar.close()
+    return pd.DataFrame(out)
+
+
+def choose_noise(sweep: pd.DataFrame, fallback: tuple[str, int], split: str = "typical",
+                 keep: float = 0.9) -> tuple[str, int, str]:
+    """(place, step, reason): the weakening that raises CHAIR_i the most while the model still
+    names the right place in at least ``keep`` x its clean share of descriptions, so the negative
+    stays about the image (the paper: "still relevant to the image input"). Ties: the smaller step.
+    A model that names no object anywhere gives no CHAIR_i to rank by: then ``fallback``, said so."""
+    s = sweep[sweep.split == split].pivot_table(index=["place", "step"], columns="metric", values="value",
+                                                dropna=False)
+    clean = s.xs(0, level="step").iloc[0]
+    noisy = s.drop(index=0, level="step")
+    relevant = noisy[(noisy.place_named >= keep * clean.place_named) & noisy.chair_i.notna()]
+    if relevant.empty:
+        return (*fallback, f"{fallback[0]} at step {fallback[1]}, the preset's default: no setting gives a CHAIR_i "
+                f"to rank by with the place still named ({split} split), so the sweep cannot choose")
+    best = relevant.sort_values("chair_i", ascending=False, kind="stable")
+    best = best[best.chair_i == best.chair_i.iloc[0]].sort_index(level="step")
+    place, step = best.index[0]
+    row = best.iloc[0]
+    reason = (f"{place} at step {step}: on the {split} split CHAIR_i rises from {clean.chair_i:.1f} (clean) to "
+              f"{row.chair_i:.1f}, the highest of the settings whose descriptions still name the right place "
+              f"({row.place_named:.0f} % vs {clean.place_named:.0f} % clean; threshold {keep:.0%} of clean)")
+    return place, int(step), reason
