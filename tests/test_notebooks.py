@@ -14,6 +14,7 @@ SMALL = {
     "01_base_mllm": {"size_scale": 0.02, "train_scale": 0.02, "n_examples": 1},
     "02_bias_probing": {"size_scale": 0.02, "train_scale": 0.02, "n_probe": 3, "probe_steps": "0,500,999",
                         "sweep_steps": "999", "n_describe": 2, "n_pope": 3},
+    "03_preference_dataset": {"size_scale": 0.02, "train_scale": 0.02, "contrastive": True, "n_examples": 1},
 }
 
 

@@ -8,7 +8,7 @@ import bpo.preference.build as build
 from bpo.models.build import build_model
 from bpo.preference.build import (
     PreferenceConfig, candidates, check_negatives, choose_injection, fact_difference, ground_truths,
-    load_or_make_negatives,
+    load_or_make_negatives, load_pairs, save_pairs,
 )
 from bpo.preference.dataset import build_pairs
 from bpo.presets import model_config
@@ -110,3 +110,16 @@ def test_negatives_are_cached_by_base_and_config(setup, monkeypatch):
     monkeypatch.setattr(build, "make_negatives", lambda *a, **k: pytest.fail("should have been cached"))
     cached, _ = load_or_make_negatives("tiny", "base-key", model, processor, world, cfg, progress=False)
     pd.testing.assert_frame_equal(first, cached)
+    # the cached frame still makes the same candidates (missing noise places come back as NaN)
+    assert candidates(check_negatives(cached), world, TYPES) == candidates(check_negatives(frame), world, TYPES)
+
+
+def test_saved_pairs_load_back_with_their_training_types(setup, tmp_path):
+    world, *_, frame, _ = setup
+    ds, report = build_pairs(candidates(check_negatives(frame), world, TYPES))
+    target = save_pairs(ds, report, ("image_weakened", "prior_guided"), tmp_path / "dataset")
+    back, info = load_pairs(target)
+    assert back["pair_id"] == ds["pair_id"] and info["training_types"] == ["image_weakened", "prior_guided"]
+    assert info["kept"] + info["dropped"] == info["total"] == 6 * len(TYPES)
+    with pytest.raises(FileNotFoundError, match="run notebooks/03_preference_dataset.ipynb"):
+        load_pairs(tmp_path / "missing")

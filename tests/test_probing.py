@@ -38,7 +38,13 @@ def test_continuation_logprobs_equal_the_full_models_scores(tiny):
     prompt = prompt_text(processor, PROBE_QUESTION) + answer_prefix(scenes[0])
     texts = [" a bear", " car", " two teddy bears on a sofa"]  # 1 to many tokens: the shared cache pads them
     ours = continuation_logprobs(model, processor, images[0], prompt, texts)
-    for text, value in zip(texts, ours):
+    assert ours.shape == (1, 3)
+    # several noise steps in one batched pass equal one step at a time
+    batched = continuation_logprobs(model, processor, images[0], prompt, texts, "features", [0, 600, 999], seed=4)
+    for k, step in enumerate([0, 600, 999]):
+        alone = continuation_logprobs(model, processor, images[0], prompt, texts, "features", [step], seed=4)
+        np.testing.assert_allclose(batched[k], alone[0], atol=1e-4)
+    for text, value in zip(texts, ours[0]):
         inputs = processor(text=prompt + text, images=images[0], return_tensors="pt")
         n = len(processor.tokenizer(text, add_special_tokens=False).input_ids)
         with torch.no_grad():

@@ -41,47 +41,52 @@ def candidates(scene: Scene, n_prior: int = 3) -> list[tuple[str, str]]:
 
 @torch.no_grad()
 def continuation_logprobs(model, processor, image, prompt: str, continuations: list[str], noise_place: str | None = None,
-                          step: int = 0, seed: int = 0) -> np.ndarray:
-    """Summed log-probability of each continuation after ``prompt`` (which holds the image
-    placeholder), with the image optionally weakened at ``noise_place`` and ``step``."""
-    tok = processor.tokenizer
+                          steps=(0,), seed: int = 0) -> np.ndarray:
+    """[len(steps), len(continuations)]: summed log-probability of each continuation after
+    ``prompt`` (which holds the image placeholder), the image weakened at ``noise_place`` and each
+    step (``noise_place=None``: clean, one row). The steps share one batched LM pass."""
     pixels = pixel_values(processor, [image]).to(model.dtype)
-    if noise_place is None:
-        projected = model.model.multi_modal_projector(vision_features(model, pixels))
-    else:
-        with weakened(model, noise_place, step, seed):
-            projected = model.model.multi_modal_projector(vision_features(model, pixels))
-    return score_continuations(model, tok, prompt.replace(IMAGE_TOKEN, IMAGE_TOKEN * projected.shape[1]),
+    projected = []
+    for step in ([0] if noise_place is None else steps):
+        if noise_place is None:
+            projected.append(model.model.multi_modal_projector(vision_features(model, pixels)))
+        else:
+            with weakened(model, noise_place, step, seed):
+                projected.append(model.model.multi_modal_projector(vision_features(model, pixels)))
+    projected = torch.cat(projected)
+    return score_continuations(model, processor.tokenizer, prompt.replace(IMAGE_TOKEN, IMAGE_TOKEN * projected.shape[1]),
                                continuations, projected)
 
 
 @torch.no_grad()
 def score_continuations(model, tok, context: str, continuations: list[str],
                         projected_image: torch.Tensor | None = None) -> np.ndarray:
-    """Summed log-probability of each continuation after ``context`` (image placeholders already
-    expanded), all sharing one projected image [1, n, d], or none (the LM alone).
+    """[rows, len(continuations)]: summed log-probability of each continuation after ``context``
+    (image placeholders already expanded), for each projected image [rows, n, d], or for the LM
+    alone (``None``: one row).
 
-    The context runs once; its KV cache is repeated for the continuations, which then cost only
-    their own few tokens (40 candidate objects after a 150-token context: ~40x less work).
+    The context runs once per row; its KV cache is repeated for the continuations, which then cost
+    only their own few tokens (40 candidate objects after a 150-token context: ~40x less work).
     """
     lm = model.model.language_model
-    context_ids = torch.tensor([tok(context, add_special_tokens=False).input_ids], device=model.device)
+    rows = 1 if projected_image is None else projected_image.shape[0]
+    context_ids = torch.tensor([tok(context, add_special_tokens=False).input_ids] * rows, device=model.device)
     out = lm(inputs_embeds=input_embeddings(model, context_ids, projected_image, projected=True), use_cache=True)
-    first = torch.log_softmax(model.lm_head(out.last_hidden_state[:, -1]).float(), dim=-1)[0]
+    first = torch.log_softmax(model.lm_head(out.last_hidden_state[:, -1]).float(), dim=-1)
     ids = [tok(text, add_special_tokens=False).input_ids for text in continuations]
     if not all(ids):
         raise ValueError(f"empty continuation in {continuations!r}")
-    scores = first[[row[0] for row in ids]]
+    scores = first[:, [row[0] for row in ids]]
     longest = max(map(len, ids))
     if longest > 1:
         # Right padding after each continuation: causal attention never lets a real token see it.
         padded = torch.tensor([row + [tok.pad_token_id] * (longest - len(row)) for row in ids], device=model.device)
         real = torch.tensor([[1] * len(row) + [0] * (longest - len(row)) for row in ids], device=model.device)
         cache = out.past_key_values
-        cache.batch_repeat_interleave(len(ids))
-        hidden = lm(input_ids=padded[:, :-1], past_key_values=cache, use_cache=True).last_hidden_state
-        logp = torch.log_softmax(model.lm_head(hidden).float(), dim=-1).gather(-1, padded[:, 1:, None])[..., 0]
-        scores = scores + (logp * real[:, 1:]).sum(-1)
+        cache.batch_repeat_interleave(len(ids))  # rows become (row 0, cont 0), (row 0, cont 1), ...
+        hidden = lm(input_ids=padded[:, :-1].repeat(rows, 1), past_key_values=cache, use_cache=True).last_hidden_state
+        logp = torch.log_softmax(model.lm_head(hidden).float(), dim=-1).gather(-1, padded.repeat(rows, 1)[:, 1:, None])
+        scores = scores + (logp[..., 0] * real[:, 1:].repeat(rows, 1)).sum(-1).view(rows, len(ids))
     return scores.cpu().numpy()
 
 
@@ -96,10 +101,9 @@ def probe(model, processor, scenes: list[Scene], images, steps: list[int], place
             cands = candidates(scene)
             prompt = prompt_text(processor, PROBE_QUESTION) + answer_prefix(scene)
             texts = [" " + name for name, _ in cands]
-            for step in steps:
-                values = continuation_logprobs(model, processor, image, prompt, texts, place, step, seed + i)
-                out += [{"place": place, "image": i, "step": step, "object": name, "kind": kind, "logprob": float(v)}
-                        for (name, kind), v in zip(cands, values)]
+            values = continuation_logprobs(model, processor, image, prompt, texts, place, steps, seed + i)
+            out += [{"place": place, "image": i, "step": step, "object": name, "kind": kind, "logprob": float(v)}
+                    for step, row in zip(steps, values) for (name, kind), v in zip(cands, row)]
             bar.update()
     bar.close()
     return pd.DataFrame(out)

@@ -27,7 +27,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from bpo.cache import atomic_dir, stage_dir
+from bpo.cache import atomic_dir, save_dataset, stage_dir
 from bpo.noise import PLACES, T
 from bpo.preference.dataset import NEGATIVE_TYPES, Candidate, Negative
 from bpo.preference.negatives import (
@@ -189,7 +189,8 @@ def candidates(checked: pd.DataFrame, world: dict, negative_types: tuple[str, ..
     out = []
     for cid, group in picked.groupby("candidate_id", sort=False):
         first = group.iloc[0]
-        negatives = [Negative(r.response, r.negative_type, r.noise_place or None,
+        # A parquet round trip turns missing places and steps into NaN.
+        negatives = [Negative(r.response, r.negative_type, None if pd.isna(r.noise_place) else r.noise_place,
                               None if pd.isna(r.noise_step) else int(r.noise_step)) for r in group.itertuples()]
         out.append(Candidate(cid, first.question, world[first.source][int(first.row)]["image"], (first.chosen,),
                              negatives, first.source, first.scene_id))
@@ -209,5 +210,23 @@ def load_or_make_negatives(preset: str, base_key: str, model, processor, world: 
 
 
 def pairs_dir(preset: str, base_key: str, cfg: PreferenceConfig) -> Path:
-    """Where the training pairs of this configuration are saved (``03_preference_dataset``)."""
-    return stage_dir(preset, "preference", {"base": base_key, "config": asdict(cfg)}) / "pairs"
+    """Where the pairs of this configuration are saved (``03_preference_dataset``)."""
+    return stage_dir(preset, "preference", {"base": base_key, "config": asdict(cfg)}) / "dataset"
+
+
+def save_pairs(ds, report, training_types: tuple[str, ...], target: Path) -> Path:
+    """The pairs data set, its validation report and the negative types training uses by default."""
+    with atomic_dir(target) as tmp:
+        save_dataset(ds, tmp / "pairs")
+        (tmp / "report.json").write_text(json.dumps({**report.to_dict(), "training_types": list(training_types)},
+                                                    indent=1))
+    return target
+
+
+def load_pairs(target: Path):
+    """(pairs data set, report dict with ``training_types``) saved by :func:`save_pairs`."""
+    import datasets
+
+    if not (target / "report.json").exists():
+        raise FileNotFoundError(f"no preference pairs at {target}: run notebooks/03_preference_dataset.ipynb first")
+    return datasets.load_from_disk(target / "pairs"), json.loads((target / "report.json").read_text())

@@ -83,7 +83,7 @@ def text_continuation_logprobs(model, processor, question: str, prefix: str, con
     """Summed log-probability of each continuation of an answer ``prefix`` to ``question``, read by
     the LM alone: no image, so only the language prior speaks."""
     return score_continuations(model, processor.tokenizer, prompt_text(processor, question, with_image=False) + prefix,
-                               continuations)
+                               continuations)[0]
 
 
 def _options(text: str, scene: Scene) -> list[tuple[str, re.Match, list[str]]]:
