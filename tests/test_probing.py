@@ -8,7 +8,7 @@ from bpo.models.build import build_model
 from bpo.models.chat import prompt_text
 from bpo.presets import model_config
 from bpo.probing import (
-    PROBE_QUESTION, answer_prefix, candidates, continuation_logprobs, noisy_view, probe, takeover,
+    PROBE_QUESTION, answer_prefix, candidates, continuation_logprobs, noisy_view, probe, read_probing, takeover,
 )
 from bpo.world import vocab
 from bpo.world.build import build_corpus
@@ -29,8 +29,9 @@ def test_candidates_are_the_true_object_and_absent_prior_objects():
     for scene in sample_scenes(0, "probe", 20, SceneSampling(typicality="atypical")):
         cands = candidates(scene)
         assert cands[0] == (scene.objects[0].name, "true")
-        assert all(kind == "prior" and o not in scene.object_names and o in vocab.PRIOR_WEIGHTS[scene.place]
-                   for o, kind in cands[1:]) and len(cands) == 4
+        assert [k for _, k in cands] == ["true"] + ["prior"] * 3 + ["control"] * 3
+        assert all(o not in scene.object_names for o, _ in cands[1:])
+        assert all((o in vocab.PRIOR_WEIGHTS[scene.place]) == (kind == "prior") for o, kind in cands[1:])
 
 
 def test_continuation_logprobs_equal_the_full_models_scores(tiny):
@@ -56,8 +57,8 @@ def test_continuation_logprobs_equal_the_full_models_scores(tiny):
 def test_probe_frame_covers_every_image_step_and_candidate(tiny):
     model, processor, scenes, images = tiny
     frame = probe(model, processor, scenes, images, steps=[0, 999], places=("pixels",), progress=False)
-    assert len(frame) == len(scenes) * 2 * 4 and (frame.logprob < 0).all() and set(frame.place) == {"pixels"}
-    assert set(frame.kind) == {"true", "prior"}
+    assert len(frame) == len(scenes) * 2 * 7 and (frame.logprob < 0).all() and set(frame.place) == {"pixels"}
+    assert set(frame.kind) == {"true", "prior", "control"}
     clean, noisy = (frame[frame.step == s].logprob.to_numpy() for s in (0, 999))
     assert not (abs(clean - noisy) < 1e-6).all(), "heavy noise must change the model's expectations"
     again = probe(model, processor, scenes, images, steps=[0, 999], places=("pixels",), progress=False)
@@ -65,6 +66,7 @@ def test_probe_frame_covers_every_image_step_and_candidate(tiny):
     table = takeover(frame)
     assert list(table.index) == [("pixels", 0), ("pixels", 999)]
     assert ((table["prior_wins_%"] >= 0) & (table["prior_wins_%"] <= 100)).all()
+    np.testing.assert_allclose(table.evidence, table.true - table.control, atol=1e-9)
 
 
 def test_noisy_view_is_the_clean_image_at_step_0_and_noise_later(tiny):
@@ -72,3 +74,16 @@ def test_noisy_view_is_the_clean_image_at_step_0_and_noise_later(tiny):
     clean = np.asarray(images[0].resize(noisy_view(processor, images[0], 0).size), dtype=float)
     assert np.abs(np.asarray(noisy_view(processor, images[0], 0), dtype=float) - clean).mean() < 3
     assert np.abs(np.asarray(noisy_view(processor, images[0], 999), dtype=float) - clean).mean() > 30
+
+
+def test_read_probing_says_whether_the_prior_takes_over():
+    import pandas as pd
+
+    def table(wins):
+        idx = pd.MultiIndex.from_product([["pixels"], [0, 999]], names=["place", "step"])
+        return pd.DataFrame({"true": [-2.0, -4.0], "prior_best": [-3.0, -1.0], "control": [-5.0, -5.0],
+                             "evidence": [3.0, 1.0], "prior_wins_%": wins}, index=idx)
+    assert "As in the paper" in read_probing(table([10.0, 80.0])) and "from step 999" in read_probing(table([10.0, 80.0]))
+    assert "already wins on clean images" in read_probing(table([90.0, 95.0]))
+    assert "never overtakes" in read_probing(table([10.0, 20.0]))
+    assert "+2.00 nats" in read_probing(table([10.0, 20.0]))

@@ -99,23 +99,26 @@ def probe_curves(probe: pd.DataFrame, example: int = 0, name: str = "probing"):
     noise step grows, mean with a 95 % band over images per noise place; last panel, one image."""
     places = list(dict.fromkeys(probe.place))
     fig, axes = plt.subplots(1, len(places) + 1, figsize=(4.2 * (len(places) + 1), 3.6), sharey=True)
-    # Per image and step: the true noun and the best (most likely) of the prior's nouns.
-    per_image = (probe.groupby(["place", "image", "step", "kind"]).logprob.max().rename("logprob").reset_index())
+    # Per image and step: the true noun, the best of the prior's nouns, the mean of the controls.
+    g = probe.groupby(["place", "image", "step", "kind"]).logprob
+    per_image = pd.concat([g.max().unstack("kind")[["true", "prior"]], g.mean().unstack("kind")[["control"]]], axis=1)
+    per_image = per_image.stack().rename("logprob").reset_index()
+    names = {"true": "true object", "prior": "prior's best absent object", "control": "unrelated absent objects"}
+    palette = {"true": "#1f77b4", "prior": "#d62728", "control": "#7f7f7f"}
     for ax, place in zip(axes, places):
         sns.lineplot(per_image[per_image.place == place], x="step", y="logprob", hue="kind",
-                     hue_order=["true", "prior"], palette={"true": "#1f77b4", "prior": "#d62728"},
-                     errorbar=("ci", 95), marker="o", ax=ax)
+                     hue_order=list(names), palette=palette, errorbar=("ci", 95), marker="o", ax=ax)
         ax.set_title(f"noise on {place} (mean, 95 % CI, {per_image.image.nunique()} images)", fontsize=9)
         ax.set_xlabel("noise step")
         handles, _ = ax.get_legend_handles_labels()
-        ax.legend(handles, ["true object", "prior's best absent object"], fontsize=8)
+        ax.legend(handles, list(names.values()), fontsize=8)
     ax = axes[-1]
     one = probe[(probe.place == places[0]) & (probe.image == example)]
-    for obj, g in one.groupby("object", sort=False):
-        kind = g.kind.iloc[0]
-        ax.plot(g.step, g.logprob, marker="o", lw=2.5 if kind == "true" else 1.2,
-                color="#1f77b4" if kind == "true" else None, ls="-" if kind == "true" else "--",
-                label=f"{obj} ({'in the image' if kind == 'true' else 'prior'})")
+    styles = {"true": ("-", 2.5, "in the image"), "prior": ("--", 1.2, "prior"), "control": (":", 1.2, "control")}
+    for obj, rows in one.groupby("object", sort=False):
+        ls, lw, what = styles[rows.kind.iloc[0]]
+        ax.plot(rows.step, rows.logprob, marker="o", ls=ls, lw=lw, label=f"{obj} ({what})",
+                color="#1f77b4" if what == "in the image" else None)
     ax.set_title(f"one atypical image, noise on {places[0]}", fontsize=9)
     ax.set_xlabel("noise step")
     ax.legend(fontsize=8)

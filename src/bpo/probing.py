@@ -9,6 +9,8 @@ same weakened image.
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 import pandas as pd
 import torch
@@ -32,11 +34,16 @@ def answer_prefix(scene: Scene) -> str:
     return f"This picture shows {place_phrase(scene.place)}. There is {article(scene.objects[0].colour)}"
 
 
-def candidates(scene: Scene, n_prior: int = 3) -> list[tuple[str, str]]:
-    """(object, kind): the scene's first object ("true") and the place's most expected objects that
-    are not in the scene ("prior")."""
+def candidates(scene: Scene, n_prior: int = 3, n_control: int = 3) -> list[tuple[str, str]]:
+    """(object, kind): the scene's first object ("true"), the place's most expected objects that
+    are not in the scene ("prior"), and absent objects the prior never puts there ("control", drawn
+    per scene like an atypical scene's own objects). True minus control is what the image adds:
+    both are equally unexpected at the place, only one is in the image."""
     prior = [o for o in vocab.typical_objects(scene.place) if o not in scene.object_names][:n_prior]
-    return [(scene.objects[0].name, "true")] + [(o, "prior") for o in prior]
+    pool = [o for o in vocab.atypical_objects(scene.place) if o not in scene.object_names]
+    rng = np.random.default_rng(zlib.crc32(scene.scene_id.encode()))
+    control = [pool[i] for i in sorted(rng.choice(len(pool), size=min(n_control, len(pool)), replace=False))]
+    return [(scene.objects[0].name, "true")] + [(o, "prior") for o in prior] + [(o, "control") for o in control]
 
 
 @torch.no_grad()
@@ -110,11 +117,15 @@ def probe(model, processor, scenes: list[Scene], images, steps: list[int], place
 
 
 def takeover(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per place and step: mean log-likelihood of the true noun and of the prior's best noun, and
-    the share (%) of images where the prior's best noun beats the true one."""
-    best = frame.groupby(["place", "image", "step", "kind"]).logprob.max().unstack("kind")
-    g = best.assign(prior_wins=best.prior > best.true).groupby(["place", "step"])
-    return pd.DataFrame({"true": g.true.mean(), "prior_best": g.prior.mean(), "prior_wins_%": 100 * g.prior_wins.mean()})
+    """Per place and step, means over images: log-likelihood of the true noun, of the prior's best
+    noun and of the control nouns; ``evidence`` = true minus mean control (what the image adds for
+    the object that is there); the share (%) of images where the prior's best noun beats the true one."""
+    g = frame.groupby(["place", "image", "step", "kind"]).logprob
+    per_image = pd.concat([g.max().unstack("kind")[["true", "prior"]], g.mean().unstack("kind")[["control"]]], axis=1)
+    per_image = per_image.assign(evidence=per_image.true - per_image.control, prior_wins=per_image.prior > per_image.true)
+    m = per_image.groupby(["place", "step"])
+    return pd.DataFrame({"true": m.true.mean(), "prior_best": m.prior.mean(), "control": m.control.mean(),
+                         "evidence": m.evidence.mean(), "prior_wins_%": 100 * m.prior_wins.mean()})
 
 
 def noisy_view(processor, image, step: int, seed: int = 0):
@@ -141,7 +152,8 @@ def responses_by_step(model, processor, image, question: str, steps: list[int], 
 
 def read_probing(table: pd.DataFrame) -> str:
     """In words, per noise place: how often the prior's best noun beats the true one on clean
-    images and at the strongest noise, and from which step it wins on most images."""
+    images and at the strongest noise, from which step it wins on most images, and how much the
+    image's evidence for the true object (true minus control) falls."""
     lines = []
     for place, t in table.groupby(level="place", sort=False):
         t = t.droplevel("place")
@@ -149,8 +161,20 @@ def read_probing(table: pd.DataFrame) -> str:
         over = t.index[t["prior_wins_%"] > 50]
         when = ("already on clean images" if len(over) and over[0] == t.index[0] else
                 f"from step {over[0]}" if len(over) else "at no step")
-        lines.append(f"- **{place}**: the prior's noun beats the true one on {clean['prior_wins_%']:.0f} % of images "
-                     f"at step {t.index[0]} and {last['prior_wins_%']:.0f} % at step {t.index[-1]} (takes over on "
-                     f"most images {when}); mean log-likelihood of the true noun {clean.true:.2f} -> {last.true:.2f}, "
-                     f"of the prior's best {clean.prior_best:.2f} -> {last.prior_best:.2f}.")
+        lines.append(f"- **{place}**: the prior's best noun beats the true one on {clean['prior_wins_%']:.0f} % of "
+                     f"images at step {t.index[0]} and {last['prior_wins_%']:.0f} % at step {t.index[-1]} (on most "
+                     f"images {when}). Log-likelihood of the true noun {clean.true:.2f} -> {last.true:.2f}, of the "
+                     f"prior's best {clean.prior_best:.2f} -> {last.prior_best:.2f}; the image's evidence for the "
+                     f"true object (true minus control) {clean.evidence:+.2f} -> {last.evidence:+.2f} nats.")
+    first = table.xs(table.index.get_level_values("step")[0], level="step")
+    loss = (first.evidence - table.groupby(level="place").evidence.last()).sort_values()
+    if (first["prior_wins_%"] > 50).all():
+        verdict = ("**Not as in the paper's Figure 5**: the prior's noun already wins on clean images, so noise has no "
+                   "takeover left to cause.")
+    elif (table["prior_wins_%"] > 50).any():
+        verdict = "**As in the paper's Figure 5**: the prior's noun overtakes the true one as the noise grows."
+    else:
+        verdict = "**Not as in the paper's Figure 5**: the prior's noun never overtakes the true one."
+    lines.append(f"\n{verdict} The image's evidence for the true object falls most with noise on the "
+                 f"**{loss.index[-1]}** ({loss.iloc[-1]:+.2f} nats from the first to the last step).")
     return "\n".join(lines)
