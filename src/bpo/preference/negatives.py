@@ -32,7 +32,8 @@ def sample_negatives(model, processor, images, questions, noise_place: str | Non
                      seed: int = 0, temperature: float = 1.0, max_new_tokens: int = 96, batch_size: int = 32,
                      progress: bool = True) -> list[str]:
     """One sampled answer per (image, question); with ``noise_place`` the model sees its image
-    weakened at ``step`` (the noise is drawn once per image, at the prompt's forward pass)."""
+    weakened at ``step`` (the noise is drawn once per image, at the prompt's forward pass).
+    Sampling is at ``temperature`` from the 50 most likely tokens (transformers' default top-k)."""
     kwargs = dict(do_sample=True, temperature=temperature, seed=seed, max_new_tokens=max_new_tokens,
                   batch_size=batch_size, progress=progress)
     if noise_place is None:
