@@ -48,7 +48,7 @@ def test_prior_guided_negatives_change_one_checkable_fact_to_the_lms_favourite(t
             prefix = truth[:start].rstrip()
             scores = text_continuation_logprobs(model, processor, question, prefix, [" " + info["substitute"], " car"])
             assert scores[0] >= scores[1] or info["substitute"] == "car" or "car" in scene.object_names
-    assert kinds == {"object", "colour", "count"}
+    assert {"object", "colour", "count"} <= kinds <= {"object", "colour", "count", "position"}
 
 
 def test_prior_guided_negative_needs_a_fact_to_change(tiny):
@@ -148,3 +148,16 @@ def test_prior_guided_negative_claims_a_denied_object_and_keeps_capitals(tiny):
     for seed in range(6):
         negative, info = prior_guided_negative(model, processor, "Describe.", truth, scene, np.random.default_rng(seed))
         assert negative[0].isupper(), (truth, negative)
+
+
+def test_prior_guided_negative_moves_a_lone_object_or_the_sign(tiny):
+    model, processor, _, _ = tiny
+    scenes = sample_scenes(0, "positions", 100)
+    scene = next(s for s in scenes if s.sign)
+    o = scene.objects[0]
+    for truth in (f"The {o.name} is {language.position_phrase(o.row, o.col)}.",
+                  f"The sign is {language.position_phrase(scene.sign.row, scene.sign.col)}."):
+        for seed in range(4):
+            negative, info = prior_guided_negative(model, processor, "Where is it?", truth, scene,
+                                                   np.random.default_rng(seed))
+            assert info["kind"] == "position" and false_facts(negative, scene), (truth, negative)

@@ -118,10 +118,10 @@ def probe_curves(probe: pd.DataFrame, example: int = 0, name: str = "probing"):
     for obj, rows in one.groupby("object", sort=False):
         ls, lw, what = styles[rows.kind.iloc[0]]
         ax.plot(rows.step, rows.logprob, marker="o", ls=ls, lw=lw, label=f"{obj} ({what})",
-                color="#1f77b4" if what == "in the image" else None)
+                color="black" if what == "in the image" else None)
     ax.set_title(f"one atypical image, noise on {places[0]}", fontsize=9)
     ax.set_xlabel("noise step")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     axes[0].set_ylabel("log-likelihood of the noun")
     fig.tight_layout()
     return _save(fig, name)
@@ -139,10 +139,10 @@ def noisy_responses(images: list, steps: list[int], responses: list[str], halluc
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_title(f"step {step}", fontsize=10)
-        ax.annotate(textwrap.fill(text, width), (0, -0.04), xycoords="axes fraction", va="top", fontsize=7,
+        ax.annotate("not in the image: " + (", ".join(hall) or "none"), (0, -0.03), xycoords="axes fraction",
+                    va="top", fontsize=7.5, color="#d62728" if hall else "#2ca02c", annotation_clip=False)
+        ax.annotate(textwrap.fill(text, width), (0, -0.11), xycoords="axes fraction", va="top", fontsize=7,
                     family="monospace")
-        ax.annotate("not in image: " + (", ".join(hall) or "none"), (0, -0.02), xycoords="axes fraction",
-                    va="bottom", fontsize=7, color="#d62728" if hall else "#2ca02c", annotation_clip=False)
     fig.subplots_adjust(wspace=0.08, bottom=0.45)
     return _save(fig, name)
 

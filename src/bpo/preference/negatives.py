@@ -109,7 +109,17 @@ def _options(text: str, scene: Scene) -> list[tuple[str, re.Match, list[str]]]:
         if count and truth.count > 1:
             options.append(("count", count, [vocab.COUNT_NAMES[n] for n in (2, 3, 4) if n != truth.count]))
     sign = scene.sign
-    if sign is not None and _about_sign_only(text):
+    # Positions: only where they can belong to one thing (one object named, or the sign alone).
+    named = [m for m in extract_mentions(text) if not m.negated]
+    sign_only = sign is not None and _about_sign_only(text)
+    owner = sign if sign_only else scene.get(named[0].name) if len(named) == 1 else None
+    if owner is not None:
+        for found in re.finditer(r"\b(top|bottom|left|right|centre|center|middle)\b", text, re.I):
+            canon = vocab.POSITION_WORDS[found.group(0).lower()]
+            axis = vocab.ROWS if canon in vocab.ROWS else vocab.COLUMNS
+            if canon == (owner.row if axis is vocab.ROWS else owner.col):
+                options.append(("position", found, [w for w in axis if w != canon]))
+    if sign_only:
         value = sign.text if sign.kind == "word" else sign.answer
         found = [m for m in re.finditer(rf"\b{re.escape(value)}\b", text)][-1:]  # the answer, not a sum's operand
         if found:
@@ -121,8 +131,9 @@ def _options(text: str, scene: Scene) -> list[tuple[str, re.Match, list[str]]]:
 
 def prior_guided_negative(model, processor, question: str, answer: str, scene: Scene,
                           rng: np.random.Generator) -> tuple[str, dict] | None:
-    """The ground truth with one fact (chosen at random) replaced by the LM's most likely wrong
-    alternative; None when the answer states no fact this can change ("There is no sign").
+    """The ground truth with one fact (an object, colour, count, position or sign reading, chosen
+    at random) replaced by the LM's most likely wrong alternative; None when the answer states no
+    fact this can change ("There is no sign").
     A denied object ("No, there is no kite") becomes a claimed one: the only wrong alternative."""
     options = _options(answer, scene)
     if not options:
