@@ -48,7 +48,7 @@ def test_prior_guided_negatives_change_one_checkable_fact_to_the_lms_favourite(t
             prefix = truth[:start].rstrip()
             scores = text_continuation_logprobs(model, processor, question, prefix, [" " + info["substitute"], " car"])
             assert scores[0] >= scores[1] or info["substitute"] == "car" or "car" in scene.object_names
-    assert {"object", "colour", "count"} <= kinds <= {"object", "colour", "count", "position"}
+    assert {"object", "colour", "count"} <= kinds <= {"object", "colour", "count", "position", "place"}
 
 
 def test_prior_guided_negative_needs_a_fact_to_change(tiny):
@@ -161,3 +161,13 @@ def test_prior_guided_negative_moves_a_lone_object_or_the_sign(tiny):
             negative, info = prior_guided_negative(model, processor, "Where is it?", truth, scene,
                                                    np.random.default_rng(seed))
             assert info["kind"] == "position" and false_facts(negative, scene), (truth, negative)
+
+
+def test_prior_guided_negative_moves_the_scene_to_another_place(tiny):
+    model, processor, scenes, _ = tiny
+    scene = scenes[0]
+    truth = f"This picture was taken {language.place_phrase(scene.place, preposition=True)}."
+    negative, info = prior_guided_negative(model, processor, "Where was this picture taken?", truth, scene,
+                                           np.random.default_rng(0))
+    assert info["kind"] == "place" and negative.startswith("This picture was taken ")
+    assert {f[0] for f in false_facts(negative, scene)} == {"place"}

@@ -191,9 +191,12 @@ def negative_statistics(checked: pd.DataFrame, name: str = "preference_negatives
     axes[1].set_xlim(0, 100)
     sns.barplot(checked, x="hallucinated_objects", y="negative_type", hue="source", ax=axes[2], order=order[1:],
                 errorbar=("ci", 95))
-    axes[2].set_title("objects not in the image, per negative", fontsize=10)
+    axes[2].set_title("objects not in the image, per negative (mean, 95 % CI)", fontsize=10)
     axes[2].set_ylabel(None)
-    for ax in axes[1:]:
+    axes[2].set_xlabel("objects")
+    handles, labels = axes[0].get_legend_handles_labels()
+    for ax in axes:
         ax.get_legend().remove()
+    fig.legend(handles, labels, title="source", loc="upper center", ncol=len(labels), bbox_to_anchor=(0.5, 1.08))
     fig.tight_layout()
     return _save(fig, name)

@@ -17,14 +17,14 @@ import re
 
 import numpy as np
 
-from bpo.evaluation.text import extract_facts, extract_mentions, numbers, position_words, sign_words
+from bpo.evaluation.text import extract_facts, extract_mentions, numbers, place_words, position_words, sign_words
 from bpo.evaluation.wild import fact_is_true
 from bpo.models.chat import prompt_text
 from bpo.models.generate import generate
 from bpo.noise import weakened
 from bpo.probing import score_continuations
 from bpo.world import vocab
-from bpo.world.language import article
+from bpo.world.language import article, place_phrase
 from bpo.world.scene import Scene
 
 
@@ -119,6 +119,13 @@ def _options(text: str, scene: Scene) -> list[tuple[str, re.Match, list[str]]]:
             axis = vocab.ROWS if canon in vocab.ROWS else vocab.COLUMNS
             if canon == (owner.row if axis is vocab.ROWS else owner.col):
                 options.append(("position", found, [w for w in axis if w != canon]))
+    # The place, with its preposition when it has one ("taken in an office" -> "taken on a farm").
+    for place in vocab.PLACES:
+        for prep in (True, False):
+            found = re.search(rf"\b{re.escape(place_phrase(place, preposition=prep))}\b", text, re.I)
+            if found and place == scene.place:
+                options.append(("place", found, [place_phrase(p, preposition=prep) for p in vocab.PLACES if p != place]))
+                break
     if sign_only:
         value = sign.text if sign.kind == "word" else sign.answer
         found = [m for m in re.finditer(rf"\b{re.escape(value)}\b", text)][-1:]  # the answer, not a sum's operand
@@ -131,7 +138,7 @@ def _options(text: str, scene: Scene) -> list[tuple[str, re.Match, list[str]]]:
 
 def prior_guided_negative(model, processor, question: str, answer: str, scene: Scene,
                           rng: np.random.Generator) -> tuple[str, dict] | None:
-    """The ground truth with one fact (an object, colour, count, position or sign reading, chosen
+    """The ground truth with one fact (the place, an object, colour, count, position or sign reading, chosen
     at random) replaced by the LM's most likely wrong alternative; None when the answer states no
     fact this can change ("There is no sign").
     A denied object ("No, there is no kite") becomes a claimed one: the only wrong alternative."""
@@ -154,11 +161,12 @@ def _about_sign_only(response: str) -> bool:
 
 
 def false_facts(response: str, scene: Scene) -> set[tuple]:
-    """Facts the response states that the scene contradicts: an absent object, a wrong colour,
-    count or position, a present object said to be absent ("there is no dog"), a sign word that is
+    """Facts the response states that the scene contradicts: a wrong place, an absent object, a
+    wrong colour, count or position, a present object said to be absent ("there is no dog"), a sign word that is
     not on the sign, a sign denied or invented, and, in a response about the sign alone, a wrong
     number or position of the sign."""
     wrong = {f for f in extract_facts(response) if not fact_is_true(f, scene)}
+    wrong |= {("place", p) for p in place_words(response) if p != scene.place}
     wrong |= {("absent", m.name) for m in extract_mentions(response) if m.negated and scene.get(m.name) is not None}
     sign = scene.sign
     wrong |= {("sign", w) for w in sign_words(response) if sign is None or w != sign.text.upper()}
