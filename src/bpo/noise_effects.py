@@ -86,7 +86,8 @@ def choose_noise(sweep: pd.DataFrame, fallback: tuple[str, int], split: str = "t
     best = best[best.chair_i == best.chair_i.iloc[0]].sort_index(level="step")
     place, step = best.index[0]
     row = best.iloc[0]
-    reason = (f"{place} at step {step}: on the {split} split CHAIR_i rises from {clean.chair_i:.1f} (clean) to "
+    start = "no object named" if pd.isna(clean.chair_i) else f"{clean.chair_i:.1f}"
+    reason = (f"{place} at step {step}: on the {split} split CHAIR_i rises from {start} (clean) to "
               f"{row.chair_i:.1f}, the highest of the settings whose descriptions still name the right place "
               f"({row.place_named:.0f} % vs {clean.place_named:.0f} % clean; threshold {keep:.0%} of clean)")
     return place, int(step), reason
