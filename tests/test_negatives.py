@@ -171,3 +171,14 @@ def test_prior_guided_negative_moves_the_scene_to_another_place(tiny):
                                            np.random.default_rng(0))
     assert info["kind"] == "place" and negative.startswith("This picture was taken ")
     assert {f[0] for f in false_facts(negative, scene)} == {"place"}
+
+
+def test_prior_guided_positions_are_never_moved_when_a_sign_shares_the_text(tiny):
+    model, processor, _, _ = tiny
+    scene = next(s for s in sample_scenes(0, "positions-sign", 200) if s.sign and len(s.objects) == 1)
+    o = scene.objects[0]
+    truth = (f"There is {language.noun_phrase(o)} {language.position_phrase(o.row, o.col)}. "
+             f"A sign {language.position_phrase(scene.sign.row, scene.sign.col)} shows something.")
+    for seed in range(8):
+        negative, info = prior_guided_negative(model, processor, "Describe.", truth, scene, np.random.default_rng(seed))
+        assert info["kind"] != "position" and false_facts(negative, scene), (truth, negative)

@@ -109,10 +109,11 @@ def _options(text: str, scene: Scene) -> list[tuple[str, re.Match, list[str]]]:
         if count and truth.count > 1:
             options.append(("count", count, [vocab.COUNT_NAMES[n] for n in (2, 3, 4) if n != truth.count]))
     sign = scene.sign
-    # Positions: only where they can belong to one thing (one object named, or the sign alone).
+    # Positions: only where they can belong to one thing (one object named and no sign, or the sign alone).
     named = [m for m in extract_mentions(text) if not m.negated]
     sign_only = sign is not None and _about_sign_only(text)
-    owner = sign if sign_only else scene.get(named[0].name) if len(named) == 1 else None
+    lone_object = len(named) == 1 and not re.search(r"\bsign\b", text, re.I)
+    owner = sign if sign_only else scene.get(named[0].name) if lone_object else None
     if owner is not None:
         for found in re.finditer(r"\b(top|bottom|left|right|centre|center|middle)\b", text, re.I):
             canon = vocab.POSITION_WORDS[found.group(0).lower()]
@@ -120,12 +121,12 @@ def _options(text: str, scene: Scene) -> list[tuple[str, re.Match, list[str]]]:
             if canon == (owner.row if axis is vocab.ROWS else owner.col):
                 options.append(("position", found, [w for w in axis if w != canon]))
     # The place, with its preposition when it has one ("taken in an office" -> "taken on a farm").
-    for place in vocab.PLACES:
-        for prep in (True, False):
-            found = re.search(rf"\b{re.escape(place_phrase(place, preposition=prep))}\b", text, re.I)
-            if found and place == scene.place:
-                options.append(("place", found, [place_phrase(p, preposition=prep) for p in vocab.PLACES if p != place]))
-                break
+    for prep in (True, False):
+        found = re.search(rf"\b{re.escape(place_phrase(scene.place, preposition=prep))}\b", text, re.I)
+        if found:
+            others = [place_phrase(p, preposition=prep) for p in vocab.PLACES if p != scene.place]
+            options.append(("place", found, others))
+            break
     if sign_only:
         value = sign.text if sign.kind == "word" else sign.answer
         found = [m for m in re.finditer(rf"\b{re.escape(value)}\b", text)][-1:]  # the answer, not a sum's operand
@@ -138,10 +139,10 @@ def _options(text: str, scene: Scene) -> list[tuple[str, re.Match, list[str]]]:
 
 def prior_guided_negative(model, processor, question: str, answer: str, scene: Scene,
                           rng: np.random.Generator) -> tuple[str, dict] | None:
-    """The ground truth with one fact (the place, an object, colour, count, position or sign reading, chosen
-    at random) replaced by the LM's most likely wrong alternative; None when the answer states no
-    fact this can change ("There is no sign").
-    A denied object ("No, there is no kite") becomes a claimed one: the only wrong alternative."""
+    """The ground truth with one fact (the place, an object, colour, count, position or sign
+    reading, chosen at random) replaced by the LM's most likely wrong alternative; None when the
+    answer states no fact this can change ("There is no sign"). A denied object ("No, there is no
+    kite") becomes a claimed one: the only wrong alternative."""
     options = _options(answer, scene)
     if not options:
         return None
@@ -162,9 +163,9 @@ def _about_sign_only(response: str) -> bool:
 
 def false_facts(response: str, scene: Scene) -> set[tuple]:
     """Facts the response states that the scene contradicts: a wrong place, an absent object, a
-    wrong colour, count or position, a present object said to be absent ("there is no dog"), a sign word that is
-    not on the sign, a sign denied or invented, and, in a response about the sign alone, a wrong
-    number or position of the sign."""
+    wrong colour, count or position, a present object said to be absent ("there is no dog"), a sign
+    word that is not on the sign, a sign denied or invented, and, in a response about the sign
+    alone, a wrong number or position of the sign."""
     wrong = {f for f in extract_facts(response) if not fact_is_true(f, scene)}
     wrong |= {("place", p) for p in place_words(response) if p != scene.place}
     wrong |= {("absent", m.name) for m in extract_mentions(response) if m.negated and scene.get(m.name) is not None}
