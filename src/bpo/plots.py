@@ -197,6 +197,6 @@ def negative_statistics(checked: pd.DataFrame, name: str = "preference_negatives
     handles, labels = axes[0].get_legend_handles_labels()
     for ax in axes:
         ax.get_legend().remove()
-    fig.legend(handles, labels, title="source", loc="upper center", ncol=len(labels), bbox_to_anchor=(0.5, 1.08))
+    fig.legend(handles, labels, title="source", loc="lower center", ncol=len(labels), bbox_to_anchor=(0.5, 1.0))
     fig.tight_layout()
     return _save(fig, name)
