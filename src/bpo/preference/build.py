@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 
 from bpo.cache import atomic_dir, save_dataset, stage_dir
 from bpo.noise import PLACES, T
+from bpo.preference.contrastive import contrastive_negatives
 from bpo.preference.dataset import NEGATIVE_TYPES, Candidate, Negative
 from bpo.preference.negatives import (
     error_injection_negatives, false_facts, prior_guided_negative, sample_negatives,
@@ -100,7 +101,8 @@ def _images(world: dict, truths: pd.DataFrame) -> list:
 def make_negatives(model, processor, world: dict, cfg: PreferenceConfig,
                    progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(negatives, timings): one row per (ground truth, negative type) with the response and how it
-    was made; per type, the seconds spent and tokens generated."""
+    was made; per type, the seconds spent and tokens generated. Every sampled type uses the same
+    seeds, so image-weakened and self-generated negatives differ only by the weakening."""
     truths = ground_truths(world, cfg)
     if model.device.type == "cpu" and model.dtype == torch.float32:
         model = copy.deepcopy(model).to(torch.bfloat16)  # 2.5x faster decoding than fp32 under autocast here
@@ -117,18 +119,14 @@ def make_negatives(model, processor, world: dict, cfg: PreferenceConfig,
                 place = cfg.noise_place if ntype == "image_weakened" else None
                 out = sample_negatives(model, processor, _images(world, group), questions, place, cfg.noise_step, **kw)
             elif ntype == "contrastive":
-                from bpo.preference.contrastive import contrastive_negatives
-
                 out = contrastive_negatives(model, processor, _images(world, group), questions, cfg.noise_place,
                                             cfg.noise_step, alpha=cfg.contrastive_alpha, **kw)
             elif ntype == "error_injection":
                 out = error_injection_negatives(model, processor, questions, list(group.chosen), **kw)
             else:
-                out = []
-                for i, (q, a, scene) in enumerate(zip(questions, group.chosen, group.scene)):
-                    made = prior_guided_negative(model, processor, q, a, Scene.from_json(scene),
-                                                 item_rng(cfg.seed, f"prior-guided-{source}", i))
-                    out.append(made)
+                out = [prior_guided_negative(model, processor, q, a, Scene.from_json(scene),
+                                             item_rng(cfg.seed, f"prior-guided-{source}", i))
+                       for i, (q, a, scene) in enumerate(zip(questions, group.chosen, group.scene))]
             for made in out:
                 response, info = made if isinstance(made, tuple) else ("" if made is None else made, {})
                 responses.append(response)
