@@ -15,3 +15,25 @@ def _isolated_artefacts(tmp_path_factory):
     for name in ("DATA", "FIGURES", "RUNS"):
         os.environ[f"BPO_{name}_DIR"] = str(root / name.lower())
     yield root
+
+
+@pytest.fixture(scope="module")
+def image_dependent_tiny():
+    """A tiny LLaVA with larger random weights, so its answers depend on the image; one thread, as
+    tiny models run faster alone than oversubscribed. Built once per test module."""
+    import torch
+
+    from bpo.models.build import build_model
+    from bpo.presets import model_config
+    from bpo.world.build import build_corpus
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    model, processor = build_model(model_config("tiny"), build_corpus(300, 0)["text"])
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.ndim == 2:
+                p.normal_(0.0, 0.15, generator=g)
+    yield model.eval(), processor
+    torch.set_num_threads(threads)

@@ -5,12 +5,9 @@ import math
 import pytest
 import torch
 
-from bpo.models.build import build_model
 from bpo.models.generate import generate
 from bpo.preference import contrastive as contrastive_module
 from bpo.preference.contrastive import contrastive_logits, contrastive_negatives
-from bpo.presets import model_config
-from bpo.world.build import build_corpus
 from bpo.world.render import render
 from bpo.world.scene import sample_scenes
 
@@ -19,18 +16,8 @@ QUESTIONS = ["Describe this image in detail.", "What is it?", "What colour is th
 
 
 @pytest.fixture(scope="module")
-def tiny():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    model, processor = build_model(model_config("tiny"), build_corpus(300, 0)["text"])
-    g = torch.Generator().manual_seed(0)
-    with torch.no_grad():  # larger random weights: answers that depend on the image (see test_negatives)
-        for p in model.parameters():
-            if p.ndim == 2:
-                p.normal_(0.0, 0.15, generator=g)
-    images = [render(s) for s in sample_scenes(0, "contrastive-test", len(QUESTIONS))]
-    yield model.eval(), processor, images
-    torch.set_num_threads(threads)
+def tiny(image_dependent_tiny):
+    return (*image_dependent_tiny, [render(s) for s in sample_scenes(0, "contrastive-test", len(QUESTIONS))])
 
 
 def test_alpha_zero_greedy_is_plain_greedy_generation_whatever_the_batching(tiny):

@@ -2,34 +2,21 @@
 
 import numpy as np
 import pytest
-import torch
 
-from bpo.models.build import build_model
 from bpo.models.generate import generate
 from bpo.preference.negatives import (
     ERROR_INJECTION_PROMPT, error_injection_negatives, false_facts, prior_guided_negative, sample_negatives,
     text_continuation_logprobs,
 )
-from bpo.presets import model_config
 from bpo.world import language, vocab
-from bpo.world.build import build_corpus
 from bpo.world.render import render
-from bpo.world.scene import item_rng, sample_scenes
+from bpo.world.scene import sample_scenes
 
 
 @pytest.fixture(scope="module")
-def tiny():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    model, processor = build_model(model_config("tiny"), build_corpus(300, 0)["text"])
-    g = torch.Generator().manual_seed(0)
-    with torch.no_grad():  # larger random weights: answers that depend on the image (see test_generate)
-        for p in model.parameters():
-            if p.ndim == 2:
-                p.normal_(0.0, 0.15, generator=g)
+def tiny(image_dependent_tiny):
     scenes = sample_scenes(0, "negatives-test", 6)
-    yield model.eval(), processor, scenes, [render(s) for s in scenes]
-    torch.set_num_threads(threads)
+    return (*image_dependent_tiny, scenes, [render(s) for s in scenes])
 
 
 def test_prior_guided_negatives_change_one_checkable_fact_to_the_lms_favourite(tiny):

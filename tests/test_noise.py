@@ -55,3 +55,9 @@ def test_each_place_weakens_the_image_only_inside_the_block(tiny, place):
     with pytest.raises(ValueError, match="place"):
         with weakened(model, "lm", 500):
             pass
+
+
+def test_no_place_leaves_the_model_clean():
+    model = torch.nn.Linear(2, 2)
+    with weakened(model, None, 999) as same:
+        assert same is model and not model._forward_pre_hooks and not model._forward_hooks

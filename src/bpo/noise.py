@@ -39,9 +39,13 @@ def add_noise(x: torch.Tensor, step: int, generator: torch.Generator | None = No
 
 
 @contextmanager
-def weakened(model, place: str, step: int, seed: int = 0):
+def weakened(model, place: str | None, step: int, seed: int = 0):
     """Within the block, ``model`` sees its images noised at ``place`` and ``step``; the noise is
-    drawn from a generator seeded with ``seed``, so the same call weakens identically."""
+    drawn from a generator seeded with ``seed``, so the same call weakens identically.
+    ``place=None`` leaves the model clean, so callers need no separate clean path."""
+    if place is None:
+        yield model
+        return
     if place not in PLACES:
         raise ValueError(f"noise place must be one of {PLACES}, got {place!r}")
     add_noise(torch.zeros(1), step, torch.Generator())  # validates the step; leaves the global RNG alone

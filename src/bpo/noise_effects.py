@@ -29,8 +29,6 @@ def _answers(model, processor, rows: list[dict], place: str | None, step: int, s
              batch_size: int) -> list[str]:
     images, questions = [r["image"] for r in rows], [r["question"] for r in rows]
     kw = dict(max_new_tokens=budget, batch_size=batch_size, progress=False)
-    if place is None:
-        return generate(model, processor, images, questions, **kw)
     with weakened(model, place, step, seed):
         return generate(model, processor, images, questions, **kw)
 

@@ -99,10 +99,9 @@ def probe_curves(probe: pd.DataFrame, example: int = 0, name: str = "probing"):
     noise step grows, mean with a 95 % band over images per noise place; last panel, one image."""
     places = list(dict.fromkeys(probe.place))
     fig, axes = plt.subplots(1, len(places) + 1, figsize=(4.2 * (len(places) + 1), 3.6), sharey=True)
-    # Per image and step: the true noun, the best of the prior's nouns, the mean of the controls.
-    g = probe.groupby(["place", "image", "step", "kind"]).logprob
-    per_image = pd.concat([g.max().unstack("kind")[["true", "prior"]], g.mean().unstack("kind")[["control"]]], axis=1)
-    per_image = per_image.stack().rename("logprob").reset_index()
+    from bpo.probing import per_image as summarise  # the same per-image summary as takeover()
+
+    per_image = summarise(probe).stack().rename("logprob").reset_index()
     names = {"true": "true object", "prior": "prior's best absent object", "control": "unrelated absent objects"}
     palette = {"true": "#1f77b4", "prior": "#d62728", "control": "#7f7f7f"}
     for ax, place in zip(axes, places):

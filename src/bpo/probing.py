@@ -55,11 +55,8 @@ def continuation_logprobs(model, processor, image, prompt: str, continuations: l
     pixels = pixel_values(processor, [image]).to(model.dtype)
     projected = []
     for step in ([0] if noise_place is None else steps):
-        if noise_place is None:
+        with weakened(model, noise_place, step, seed):
             projected.append(model.model.multi_modal_projector(vision_features(model, pixels)))
-        else:
-            with weakened(model, noise_place, step, seed):
-                projected.append(model.model.multi_modal_projector(vision_features(model, pixels)))
     projected = torch.cat(projected)
     return score_continuations(model, processor.tokenizer, prompt.replace(IMAGE_TOKEN, IMAGE_TOKEN * projected.shape[1]),
                                continuations, projected)
@@ -116,14 +113,19 @@ def probe(model, processor, scenes: list[Scene], images, steps: list[int], place
     return pd.DataFrame(out)
 
 
+def per_image(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per place, image and step: the true noun, the best of the prior's nouns and the mean of the
+    controls (columns true, prior, control)."""
+    g = frame.groupby(["place", "image", "step", "kind"]).logprob
+    return pd.concat([g.max().unstack("kind")[["true", "prior"]], g.mean().unstack("kind")[["control"]]], axis=1)
+
+
 def takeover(frame: pd.DataFrame) -> pd.DataFrame:
     """Per place and step, means over images: log-likelihood of the true noun, of the prior's best
     noun and of the control nouns; ``evidence`` = true minus mean control (what the image adds for
     the object that is there); the share (%) of images where the prior's best noun beats the true one."""
-    g = frame.groupby(["place", "image", "step", "kind"]).logprob
-    per_image = pd.concat([g.max().unstack("kind")[["true", "prior"]], g.mean().unstack("kind")[["control"]]], axis=1)
-    per_image = per_image.assign(evidence=per_image.true - per_image.control, prior_wins=per_image.prior > per_image.true)
-    m = per_image.groupby(["place", "step"])
+    best = per_image(frame)
+    m = best.assign(evidence=best.true - best.control, prior_wins=best.prior > best.true).groupby(["place", "step"])
     return pd.DataFrame({"true": m.true.mean(), "prior_best": m.prior.mean(), "control": m.control.mean(),
                          "evidence": m.evidence.mean(), "prior_wins_%": 100 * m.prior_wins.mean()})
 

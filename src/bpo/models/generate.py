@@ -41,6 +41,24 @@ def _check_inputs(images, questions) -> None:
             raise ValueError(f"images[{i}] is None: every question needs an image")
 
 
+def prompt_batches(processor, questions: list[str], batch_size: int, with_image: bool = True):
+    """(prompt texts, batches of indices): prompts sorted by token length so each batch pads
+    little (ties keep input order); the tokenizer must pad on the left."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    tok = processor.tokenizer
+    if tok.padding_side != "left":
+        # Right padding would make every shorter row continue after its pad tokens.
+        raise ValueError(f"processor.tokenizer.padding_side is {tok.padding_side!r}: generation needs 'left'")
+    if not questions:
+        return [], []
+    texts = [prompt_text(processor, q, with_image=with_image) for q in questions]
+    # Every prompt has the same number of image tokens, so the unexpanded length orders them correctly.
+    lengths = [len(ids) for ids in tok(texts, add_special_tokens=False).input_ids]
+    order = sorted(range(len(texts)), key=lambda i: lengths[i])
+    return texts, [order[k:k + batch_size] for k in range(0, len(order), batch_size)]
+
+
 def _use_autocast(model, autocast: bool | None) -> bool:
     if autocast is not None:
         return autocast
@@ -59,19 +77,10 @@ def generate(model, processor, images: list[Image.Image] | None, questions: list
     it on/off. ``min_new_tokens`` suppresses end-of-sequence before that many tokens (benchmarks).
     """
     _check_inputs(images, questions)
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    texts, batches = prompt_batches(processor, questions, batch_size, with_image=images is not None)
     if not questions:
         return []
     tok = processor.tokenizer
-    if tok.padding_side != "left":
-        # Right padding would make every shorter row continue after its pad tokens.
-        raise ValueError(f"processor.tokenizer.padding_side is {tok.padding_side!r}: generation needs 'left'")
-    texts = [prompt_text(processor, q, with_image=images is not None) for q in questions]
-    # Every prompt has the same number of image tokens, so the unexpanded length orders them correctly.
-    lengths = [len(ids) for ids in tok(texts, add_special_tokens=False).input_ids]
-    order = sorted(range(len(texts)), key=lambda i: lengths[i])  # stable: ties keep input order
-    batches = [order[k:k + batch_size] for k in range(0, len(order), batch_size)]
 
     use_autocast = _use_autocast(model, autocast)
     device = model.device

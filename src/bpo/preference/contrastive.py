@@ -34,8 +34,7 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
-from bpo.models.chat import prompt_text
-from bpo.models.generate import _check_inputs, _use_autocast
+from bpo.models.generate import _check_inputs, _use_autocast, prompt_batches
 from bpo.noise import PLACES, T, weakened
 
 
@@ -63,7 +62,7 @@ def contrastive_logits(clean: torch.Tensor, noisy: torch.Tensor, alpha: float, b
     return combined.masked_fill(~keep, -math.inf)
 
 
-def _check_options(noise_place, alpha, beta, do_sample, temperature, max_new_tokens, batch_size) -> None:
+def _check_options(noise_place, alpha, beta, do_sample, temperature, max_new_tokens) -> None:
     if noise_place not in PLACES:
         raise ValueError(f"noise_place must be one of {PLACES}, got {noise_place!r}")
     if not (isinstance(alpha, (int, float)) and math.isfinite(alpha) and alpha >= 0):
@@ -72,8 +71,6 @@ def _check_options(noise_place, alpha, beta, do_sample, temperature, max_new_tok
         raise ValueError(f"beta must be in [0, 1] (VCD's default is 0.1), got {beta!r}")
     if do_sample and not (isinstance(temperature, (int, float)) and temperature > 0):
         raise ValueError(f"temperature must be > 0 when sampling, got {temperature!r}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if max_new_tokens < 0:
         raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
 
@@ -90,18 +87,13 @@ def contrastive_negatives(model, processor, images: list[Image.Image], questions
     if images is None:
         raise ValueError("contrastive decoding contrasts a clean and a noisy image: images must not be None")
     _check_inputs(images, questions)
-    _check_options(noise_place, alpha, beta, do_sample, temperature, max_new_tokens, batch_size)
+    _check_options(noise_place, alpha, beta, do_sample, temperature, max_new_tokens)
     if not isinstance(step, int) or not 0 <= step < T:
         raise ValueError(f"noise step must be an int in 0..{T - 1}, got {step!r}")
+    texts, batches = prompt_batches(processor, questions, batch_size)  # as generate() batches them
     if not questions:
         return []
     tok = processor.tokenizer
-    if tok.padding_side != "left":
-        raise ValueError(f"processor.tokenizer.padding_side is {tok.padding_side!r}: generation needs 'left'")
-    texts = [prompt_text(processor, q) for q in questions]
-    lengths = [len(ids) for ids in tok(texts, add_special_tokens=False).input_ids]
-    order = sorted(range(len(texts)), key=lambda i: lengths[i])  # stable, as in generate
-    batches = [order[k:k + batch_size] for k in range(0, len(order), batch_size)]
 
     use_autocast = _use_autocast(model, autocast)
     device = model.device
@@ -141,9 +133,9 @@ def _decode_batch(model, input_ids, attention_mask, pixel_values, noise_place, s
     prompt = dict(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
                   pixel_values=pixel_values, use_cache=True, logits_to_keep=1)
     clean_out = model(**prompt)
-    # Only the prompt pass sees the image. weakened() draws from the global RNG when it validates
-    # its step, so it runs in a forked RNG: the sampling stream is then generate()'s for the seed.
-    with torch.random.fork_rng(devices=[]), weakened(model, noise_place, step, noise_seed):
+    # Only the prompt pass sees the image; the noise comes from weakened()'s own generator, so the
+    # sampling stream stays generate()'s for the seed.
+    with weakened(model, noise_place, step, noise_seed):
         noisy_out = model(**prompt)
     clean_cache, noisy_cache = clean_out.past_key_values, noisy_out.past_key_values
     clean_logits, noisy_logits = clean_out.logits[:, -1], noisy_out.logits[:, -1]

@@ -36,8 +36,6 @@ def sample_negatives(model, processor, images, questions, noise_place: str | Non
     Sampling is at ``temperature`` from the 50 most likely tokens (transformers' default top-k)."""
     kwargs = dict(do_sample=True, temperature=temperature, seed=seed, max_new_tokens=max_new_tokens,
                   batch_size=batch_size, progress=progress)
-    if noise_place is None:
-        return generate(model, processor, images, questions, **kwargs)
     with weakened(model, noise_place, step, seed):
         return generate(model, processor, images, questions, **kwargs)
 
