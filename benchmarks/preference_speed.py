@@ -30,7 +30,7 @@ from bpo.models.chat import IGNORE_INDEX, prompt_text
 from bpo.models.forward import sequence_logprobs
 from bpo.pipeline import load_base
 from bpo.preference import negatives as N
-from bpo.preference.build import ground_truths
+from bpo.preference.bootstrap import ground_truths
 from bpo.presets import preference_config
 from bpo.tables import to_markdown
 from bpo.training.data import collate

@@ -26,7 +26,8 @@ import time
 
 import torch
 
-from bpo.models.build import ModelConfig, build_model
+from bpo.models.config import ModelConfig
+from bpo.models.llava import build_model
 from bpo.models.chat import IGNORE_INDEX, encode_example
 from bpo.training.loop import OptimConfig, train_steps
 from bpo.models.forward import lm_loss, vision_features
@@ -206,7 +207,7 @@ def main() -> None:
     cfg = ModelConfig(args.preset)
     texts = None
     if args.preset == "tiny":
-        from bpo.world.build import build_corpus
+        from bpo.world.sources import build_corpus
         texts = build_corpus(500, 0)["text"]
     model, processor = build_model(cfg, texts, progress=False)
     model.model.vision_tower.requires_grad_(False)  # stage 2: the tower is frozen, its features cached

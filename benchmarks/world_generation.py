@@ -11,7 +11,7 @@ import argparse
 import time
 
 from bpo.presets import world_config
-from bpo.world.build import IMAGE_SOURCES, build_corpus, source_record
+from bpo.world.sources import IMAGE_SOURCES, build_corpus, source_record
 from bpo.world.render import render
 from bpo.world.scene import item_rng, sample_scene
 

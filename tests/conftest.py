@@ -23,9 +23,9 @@ def image_dependent_tiny():
     tiny models run faster alone than oversubscribed. Built once per test module."""
     import torch
 
-    from bpo.models.build import build_model
+    from bpo.models.llava import build_model
     from bpo.presets import model_config
-    from bpo.world.build import build_corpus
+    from bpo.world.sources import build_corpus
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

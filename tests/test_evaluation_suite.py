@@ -3,7 +3,8 @@
 import pytest
 
 from bpo.evaluation import JUDGES
-from bpo.evaluation.suite import SuiteConfig, build_suite, composition_frame, items_of, load_or_build_suite
+from bpo.evaluation.config import SuiteConfig
+from bpo.evaluation.suite import build_suite, composition_frame, items_of, load_or_build_suite
 from bpo.world.render import render
 from bpo.world.scene import Scene
 

@@ -18,7 +18,7 @@ from transformers import (
 )
 
 import bpo.models.lm as lm_module
-from bpo.models.build import (
+from bpo.models.llava import (
     CLIP_MEAN, CLIP_STD, ModelConfig, build_model, check_processor, load_pretrained, make_processor,
     n_image_features,
 )
@@ -28,7 +28,7 @@ from bpo.models.lm import load_smollm2, smollm2_gguf, train_world_tokenizer
 from bpo.paths import data_dir
 from bpo.presets import PRESETS
 from bpo.world import language
-from bpo.world.build import build_corpus
+from bpo.world.sources import build_corpus
 from bpo.world.render import render
 from bpo.world.scene import item_rng, sample_scenes
 

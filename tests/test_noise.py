@@ -7,8 +7,8 @@ import torch
 from bpo.models.forward import input_embeddings, vision_features
 from bpo.noise import PLACES, T, add_noise, schedule, weakened
 from bpo.presets import model_config
-from bpo.models.build import build_model
-from bpo.world.build import build_corpus
+from bpo.models.llava import build_model
+from bpo.world.sources import build_corpus
 
 
 @pytest.mark.parametrize("step,signal,noise", [(100, 0.998, 0.058), (300, 0.981, 0.194), (500, 0.863, 0.505),

@@ -4,15 +4,17 @@ import pandas as pd
 import pytest
 import torch
 
-import bpo.preference.build as build
-from bpo.models.build import build_model
-from bpo.preference.build import (
-    PreferenceConfig, candidates, check_negatives, choose_injection, fact_difference, ground_truths,
+import bpo.preference.bootstrap as build
+from bpo.models.llava import build_model
+from bpo.preference.bootstrap import (
+    candidates, check_negatives, choose_injection, fact_difference, ground_truths,
     load_or_make_negatives, load_pairs, save_pairs,
 )
+from bpo.preference.config import PreferenceConfig
 from bpo.preference.dataset import build_pairs
 from bpo.presets import model_config
-from bpo.world.build import SOURCES, build_corpus, build_source
+from bpo.world.config import SOURCES
+from bpo.world.sources import build_corpus, build_source
 
 TYPES = ("image_weakened", "error_injection", "prior_guided", "self_generated")
 

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from bpo.world import language, vocab
-from bpo.world.build import IMAGE_SOURCES, WorldConfig, build_corpus, build_source, load_or_build_world
+from bpo.world.config import IMAGE_SOURCES, WorldConfig
+from bpo.world.sources import build_corpus, build_source, load_or_build_world
 from bpo.world.scene import CELLS, Scene, SceneObject, SceneSampling, Sign, item_rng, sample_scenes
 
 

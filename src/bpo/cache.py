@@ -1,7 +1,9 @@
 """Stage artefacts keyed by their parameters, written atomically.
 
 A stage writes into ``data/<preset>/<stage>/<key>/`` where ``key`` is a hash of the parameters that
-made it, next to a ``params.json`` that says what they were. Writes go to a temporary sibling that
+made it *and of the source of the code that made it* (:data:`STAGE_CODE`), next to a
+``params.json`` that says what they were. Editing a stage's code therefore gives it a new key: an
+artefact made by older code is never reused (a stale world once survived a change to the captions). Writes go to a temporary sibling that
 is renamed into place only when complete, so an interrupted run never leaves a half-written
 artefact that a later run would trust.
 """
@@ -9,6 +11,7 @@ artefact that a later run would trust.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import shutil
@@ -18,13 +21,53 @@ from pathlib import Path
 from bpo.paths import data_dir
 
 
+# The modules (or whole packages) whose source makes each stage's artefact. A stage's key also
+# holds the keys of the stages it reads (a base model's key holds its world's), so a change
+# upstream reaches every artefact downstream.
+STAGE_CODE: dict[str, tuple[str, ...]] = {
+    "world": ("bpo.world",),
+    "suite": ("bpo.world", "bpo.evaluation.benchmarks", "bpo.evaluation.suite"),
+    "base": ("bpo.models.chat", "bpo.models.config", "bpo.models.forward", "bpo.models.llava", "bpo.models.lm",
+             "bpo.training"),
+    "eval": ("bpo.models.generate", "bpo.evaluation.run", "bpo.evaluation.config"),
+    "preference": ("bpo.preference", "bpo.models.generate", "bpo.models.scoring", "bpo.noise", "bpo.evaluation.text",
+                   "bpo.evaluation.facts"),
+}
+
+
+def _sources(module: str) -> list[Path]:
+    spec = importlib.util.find_spec(module)
+    if spec is None or spec.origin is None:
+        raise ValueError(f"STAGE_CODE names {module!r}, which is not an importable module")
+    origin = Path(spec.origin)
+    return sorted(origin.parent.rglob("*.py")) if spec.submodule_search_locations else [origin]
+
+
+def code_version(modules: tuple[str, ...]) -> str:
+    """A hash of the source files of ``modules`` (a package counts with all its modules)."""
+    digest = hashlib.sha256()
+    for module in modules:
+        for path in _sources(module):
+            digest.update(f"{module}:{path.name}\0".encode() + path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def params_key(params: dict) -> str:
     return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:12]
 
 
+def stage_params(stage: str, params: dict) -> dict:
+    """``params`` with the version of the code that makes ``stage`` ("eval/base" is an "eval" stage)."""
+    kind = stage.split("/")[0]
+    if kind not in STAGE_CODE:
+        raise ValueError(f"stage {stage!r} has no entry in bpo.cache.STAGE_CODE: say which code makes it")
+    return {**params, "code": code_version(STAGE_CODE[kind])}
+
+
 def stage_dir(preset: str, stage: str, params: dict) -> Path:
-    """Where the artefact of ``stage`` made with ``params`` lives (it may not exist yet)."""
-    return data_dir(preset) / stage / params_key(params)
+    """Where the artefact of ``stage`` made with ``params`` by the current code lives (it may not
+    exist yet)."""
+    return data_dir(preset) / stage / params_key(stage_params(stage, params))
 
 
 def save_dataset(ds, path: Path) -> None:

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from bpo.models.build import ModelConfig
+from bpo.models.config import ModelConfig
 from bpo.presets import base_training_config, model_config, world_config
-from bpo.training.base import BaseTrainingConfig, base_dir, train_base_model
-from bpo.world.build import WorldConfig, load_or_build_world
+from bpo.training.base import base_dir, train_base_model
+from bpo.training.config import BaseTrainingConfig
+from bpo.world.config import WorldConfig
+from bpo.world.sources import load_or_build_world
 
 
 @dataclass

@@ -94,14 +94,13 @@ def typical_vs_atypical(scores: pd.DataFrame, name: str = "base_benchmarks"):
 PLACE_COLOURS = {"pixels": "#1f77b4", "features": "#2ca02c", "projector": "#d62728"}
 
 
-def probe_curves(probe: pd.DataFrame, example: int = 0, name: str = "probing"):
+def probe_curves(probe: pd.DataFrame, summary: pd.DataFrame, example: int = 0, name: str = "probing"):
     """Figure 5 analogue: log-likelihood of the true object's noun and of the prior's nouns as the
-    noise step grows, mean with a 95 % band over images per noise place; last panel, one image."""
+    noise step grows, mean with a 95 % band over images per noise place; last panel, one image.
+    ``probe`` is the long frame of ``bpo.probing.probe``, ``summary`` its ``per_image`` summary."""
     places = list(dict.fromkeys(probe.place))
     fig, axes = plt.subplots(1, len(places) + 1, figsize=(4.2 * (len(places) + 1), 3.6), sharey=True)
-    from bpo.probing import per_image as summarise  # the same per-image summary as takeover()
-
-    per_image = summarise(probe).stack().rename("logprob").reset_index()
+    per_image = summary.stack().rename("logprob").reset_index()
     names = {"true": "true object", "prior": "prior's best absent object", "control": "unrelated absent objects"}
     palette = {"true": "#1f77b4", "prior": "#d62728", "control": "#7f7f7f"}
     for ax, place in zip(axes, places):

@@ -10,11 +10,11 @@ import dataclasses
 import math
 from dataclasses import asdict
 
-from bpo.evaluation.suite import SuiteConfig
-from bpo.models.build import ModelConfig
-from bpo.preference.build import PreferenceConfig
-from bpo.training.base import BaseTrainingConfig
-from bpo.world.build import SOURCES, WorldConfig
+from bpo.evaluation.config import SuiteConfig
+from bpo.models.config import ModelConfig
+from bpo.preference.config import PreferenceConfig
+from bpo.training.config import BaseTrainingConfig
+from bpo.world.config import SOURCES, WorldConfig
 
 PRESETS = ("tiny", "smol", "llava-1.5-7b", "llava-1.5-13b")
 DEFAULT_PRESET = "smol"

@@ -8,29 +8,14 @@ from __future__ import annotations
 
 import copy
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from bpo.cache import atomic_dir
+from bpo.evaluation.config import AnswerConfig
 from bpo.evaluation.suite import benchmark_of, items_of
 from bpo.models.generate import generate
-
-
-@dataclass(frozen=True)
-class AnswerConfig:
-    """Answer lengths per benchmark: long enough for a full description, short for yes/no."""
-
-    max_new_tokens_describe: int = 96  # HalBench and Wild-detail: a full description of 6 objects is ~80 tokens
-    max_new_tokens_short: int = 48  # MM-Vet and Wild questions
-    max_new_tokens_yes_no: int = 12  # POPE: "Yes, there is a cat in the image."
-    batch_size: int = 32
-
-    def __post_init__(self):
-        for name in ("max_new_tokens_describe", "max_new_tokens_short", "max_new_tokens_yes_no", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"AnswerConfig.{name} must be >= 1, got {getattr(self, name)}")
 
 
 def _budget(key: str, item: dict, cfg: AnswerConfig) -> int:

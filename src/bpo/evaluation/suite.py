@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 import datasets
 import pandas as pd
 
-from bpo.cache import atomic_dir, save_dataset, stage_dir
+from bpo.cache import atomic_dir, save_dataset, stage_dir, stage_params
 from bpo.evaluation.benchmarks import (
     POPE_SPLITS, SCENE_SPLITS, build_halbench, build_mmvet, build_pope, build_wild,
 )
+from bpo.evaluation.config import SuiteConfig
 from bpo.evaluation.halbench import score_halbench
 from bpo.evaluation.mmvet import score_mmvet
 from bpo.evaluation.pope import score_pope
@@ -31,29 +32,6 @@ SUITE_FEATURES = datasets.Features({
     "question": datasets.Value("string"),
     "item": datasets.Value("string"),  # the whole item as JSON: what the judge needs
 })
-
-
-@dataclass(frozen=True)
-class SuiteConfig:
-    """Benchmark sizes. The defaults mirror the real benchmarks (MM-Vet 218 questions, Object
-    HalBench 300 images, LLaVA-Bench 60 questions, POPE 500 images per split)."""
-
-    seed: int = 0
-    image_size: int = 128
-    n_mmvet: int = 218
-    n_halbench: int = 300
-    n_wild: int = 60
-    n_pope: int = 500  # images per POPE split (up to 6 questions each)
-    scene_splits: tuple[str, ...] = ("typical", "atypical")
-
-    def __post_init__(self):
-        for name in ("n_mmvet", "n_halbench", "n_wild", "n_pope"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"SuiteConfig.{name} must be a positive int, got {value!r}")
-        unknown = [s for s in self.scene_splits if s not in SCENE_SPLITS]
-        if unknown or not self.scene_splits:
-            raise ValueError(f"SuiteConfig.scene_splits must be a non-empty subset of {tuple(SCENE_SPLITS)}, got {self.scene_splits}")
 
 
 def build_suite(cfg: SuiteConfig) -> dict[str, list[dict]]:
@@ -134,7 +112,7 @@ def load_or_build_suite(preset: str, cfg: SuiteConfig) -> dict[str, datasets.Dat
     """The suite of ``cfg`` with rendered images: loaded from ``data/<preset>/suite/<key>``, else built."""
     target = stage_dir(preset, "suite", asdict(cfg))
     if not target.exists():
-        with atomic_dir(target, asdict(cfg)) as tmp:
+        with atomic_dir(target, stage_params("suite", asdict(cfg))) as tmp:
             for key, items in build_suite(cfg).items():
                 save_dataset(suite_dataset(items, cfg.image_size), tmp / key.replace("/", "__"))
     return {p.name.replace("__", "/"): datasets.load_from_disk(p) for p in sorted(target.iterdir()) if p.is_dir()}

@@ -80,3 +80,8 @@ def text_only_loss(model, input_ids, attention_mask) -> torch.Tensor:
     keep = attention_mask[:, 1:].bool()
     logits = model.lm_head(hidden[:, :-1][keep]).float()
     return F.cross_entropy(logits, input_ids[:, 1:][keep])
+
+
+def pixel_values(processor, images) -> torch.Tensor:
+    """The processor's normalised pixels of ``images`` [N, 3, H, W]."""
+    return processor.image_processor(images, return_tensors="pt")["pixel_values"]

@@ -13,13 +13,15 @@ product per layer), so prompts are generated in batches:
 - sampling is seeded per batch (``seed + batch index``) inside a forked RNG: the same call gives
   the same answers, and the caller's global RNG is left untouched.
 
-``image_transform`` edits the preprocessed ``pixel_values`` before the model sees them (e.g.
-diffusion noise on the image for contrastive decoding or noisy-image responses).
+``decode_batches`` is that loop, shared by every decoder: ``generate`` (transformers' own
+``model.generate``) and the contrastive decoder of ``bpo.preference.contrastive``. It also says
+which answers were cut at the token budget (``truncated``), so a judge can count them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from PIL import Image
@@ -66,24 +68,77 @@ def _use_autocast(model, autocast: bool | None) -> bool:
     return model.device.type == "cpu" and model.dtype != torch.bfloat16
 
 
+@dataclass
+class Answers:
+    """Decoded answers in input order, and whether each was cut at the token budget (it used all
+    ``max_new_tokens`` without ending)."""
+
+    texts: list[str]
+    truncated: list[bool]
+
+
+def decode_batches(model, processor, images: list[Image.Image] | None, questions: list[str],
+                   decode: Callable[[dict, int], torch.Tensor], max_new_tokens: int, batch_size: int = 32,
+                   seed: int = 0, autocast: bool | None = None, progress: bool = True,
+                   desc: str = "generate") -> Answers:
+    """The loop every decoder shares: length-sorted left-padded batches, the model in eval mode,
+    bf16 autocast on a CPU, a forked RNG seeded ``seed + b`` per batch, and text back in input
+    order. ``decode(inputs, b)`` returns batch ``b``'s new token ids [rows, <= max_new_tokens],
+    padded after each row's end; ``inputs`` holds input_ids, attention_mask and, with images,
+    pixel_values in the model's dtype."""
+    _check_inputs(images, questions)
+    texts, batches = prompt_batches(processor, questions, batch_size, with_image=images is not None)
+    tok = processor.tokenizer
+    use_autocast = _use_autocast(model, autocast)
+    device = model.device
+    ends = torch.tensor(sorted({i for i in (*_eos_ids(model, tok), tok.pad_token_id) if i is not None}), device=device)
+    answers: list[str | None] = [None] * len(texts)
+    cut: list[bool] = [False] * len(texts)
+    was_training = model.training
+    model.eval()
+    try:
+        for b, idx in enumerate(tqdm(batches, desc=desc, disable=not progress, leave=False)):
+            if images is None:
+                inputs = tok([texts[i] for i in idx], padding=True, add_special_tokens=False,
+                             return_tensors="pt").to(device)
+            else:
+                inputs = processor(text=[texts[i] for i in idx], images=[images[i] for i in idx],
+                                   padding=True, return_tensors="pt").to(device)
+                inputs["pixel_values"] = inputs["pixel_values"].to(model.dtype)
+            fork_devices = [device] if device.type == "cuda" else []
+            with torch.random.fork_rng(devices=fork_devices), torch.inference_mode(), \
+                    torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_autocast):
+                torch.manual_seed(seed + b)  # per batch: reproducible whatever ran before
+                new = decode(inputs, b)
+            full = new.shape[1] == max_new_tokens > 0
+            for row, (i, text) in enumerate(zip(idx, tok.batch_decode(new, skip_special_tokens=True))):
+                answers[i] = text.strip()
+                cut[i] = bool(full and not torch.isin(new[row, -1], ends))
+    finally:
+        model.train(was_training)
+    return Answers(answers, cut)
+
+
+def _eos_ids(model, tok) -> list[int]:
+    ids = model.generation_config.eos_token_id
+    ids = [] if ids is None else [ids] if isinstance(ids, int) else list(ids)
+    if tok.eos_token_id is not None:
+        ids.append(tok.eos_token_id)
+    return sorted(set(ids))
+
+
 def generate(model, processor, images: list[Image.Image] | None, questions: list[str], max_new_tokens: int = 96,
              batch_size: int = 32, do_sample: bool = False, temperature: float = 1.0, top_p: float = 1.0,
-             seed: int = 0, progress: bool = True, image_transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
-             autocast: bool | None = None, min_new_tokens: int | None = None) -> list[str]:
+             seed: int = 0, progress: bool = True, autocast: bool | None = None, min_new_tokens: int | None = None,
+             with_truncation: bool = False) -> list[str] | Answers:
     """The model's answer to each (image, question), decoded without special tokens and trimmed,
     in input order. ``images=None`` asks the LM component alone (no image in the prompt).
 
     ``autocast``: None = bf16 autocast on a CPU unless the model is bf16 already; True/False force
     it on/off. ``min_new_tokens`` suppresses end-of-sequence before that many tokens (benchmarks).
+    ``with_truncation=True`` returns :class:`Answers` (texts and which were cut at the budget).
     """
-    _check_inputs(images, questions)
-    texts, batches = prompt_batches(processor, questions, batch_size, with_image=images is not None)
-    if not questions:
-        return []
     tok = processor.tokenizer
-
-    use_autocast = _use_autocast(model, autocast)
-    device = model.device
     sampling = dict(do_sample=True, temperature=temperature, top_p=top_p) if do_sample else dict(do_sample=False)
     # An emitted <image> token would ask the next step for image features that do not exist.
     gen_kwargs = dict(max_new_tokens=max_new_tokens, pad_token_id=tok.pad_token_id,
@@ -94,29 +149,10 @@ def generate(model, processor, images: list[Image.Image] | None, questions: list
         # Silence "temperature/top_p set but do_sample=False" warnings from the model's generation config.
         gen_kwargs.update(temperature=None, top_p=None, top_k=None)
 
-    answers: list[str | None] = [None] * len(texts)
-    was_training = model.training
-    model.eval()
-    try:
-        for b, idx in enumerate(tqdm(batches, desc="generate", disable=not progress, leave=False)):
-            if images is None:
-                inputs = tok([texts[i] for i in idx], padding=True, add_special_tokens=False,
-                             return_tensors="pt").to(device)
-                image_inputs = {}
-            else:
-                inputs = processor(text=[texts[i] for i in idx], images=[images[i] for i in idx],
-                                   padding=True, return_tensors="pt").to(device)
-                pixel_values = inputs["pixel_values"].to(model.dtype)
-                image_inputs = {"pixel_values": pixel_values if image_transform is None else image_transform(pixel_values)}
-            fork_devices = [device] if device.type == "cuda" else []
-            with torch.random.fork_rng(devices=fork_devices), torch.inference_mode(), \
-                    torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_autocast):
-                torch.manual_seed(seed + b)  # per batch: reproducible whatever ran before
-                out = model.generate(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
-                                     **image_inputs, **gen_kwargs)
-            new = out[:, inputs["input_ids"].shape[1]:]  # left padding: every prompt ends at the same column
-            for i, text in zip(idx, tok.batch_decode(new, skip_special_tokens=True)):
-                answers[i] = text.strip()
-    finally:
-        model.train(was_training)
-    return answers
+    def decode(inputs, b):
+        out = model.generate(**inputs, **gen_kwargs)
+        return out[:, inputs["input_ids"].shape[1]:]  # left padding: every prompt ends at the same column
+
+    answers = decode_batches(model, processor, images, questions, decode, max_new_tokens, batch_size, seed,
+                             autocast, progress)
+    return answers if with_truncation else answers.texts

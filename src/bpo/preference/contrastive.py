@@ -17,8 +17,8 @@ answer away from noise-induced content, which is VCD's hallucination *mitigation
 difference matters for what the negatives teach, this generator is never the default and is
 offered only under its own name.
 
-Decoding is a manual KV-cached loop that mirrors ``bpo.models.generate.generate``: prompts are
-sorted by length and batched with left padding; per batch the prompt is run once with the clean
+Decoding is a manual KV-cached loop inside ``bpo.models.generate.decode_batches``, the batching,
+left padding, seeding and autocast that ``generate`` uses too: per batch the prompt is run once with the clean
 image and once inside ``weakened(model, noise_place, step, seed + b)``, each with its own cache,
 and both caches are stepped token by token with the combined token. Position ids are the attention
 mask's cumulative sum (as ``model.generate`` derives them), so a padded row is computed as if it
@@ -32,18 +32,9 @@ import math
 
 import torch
 from PIL import Image
-from tqdm.auto import tqdm
 
-from bpo.models.generate import _check_inputs, _use_autocast, prompt_batches
+from bpo.models.generate import _eos_ids, decode_batches
 from bpo.noise import PLACES, T, weakened
-
-
-def _eos_ids(model, tok) -> list[int]:
-    ids = model.generation_config.eos_token_id
-    ids = [] if ids is None else [ids] if isinstance(ids, int) else list(ids)
-    if tok.eos_token_id is not None:
-        ids.append(tok.eos_token_id)
-    return sorted(set(ids))
 
 
 def contrastive_logits(clean: torch.Tensor, noisy: torch.Tensor, alpha: float, beta: float,
@@ -86,41 +77,20 @@ def contrastive_negatives(model, processor, images: list[Image.Image], questions
     returned in input order. ``autocast`` as in ``generate``."""
     if images is None:
         raise ValueError("contrastive decoding contrasts a clean and a noisy image: images must not be None")
-    _check_inputs(images, questions)
     _check_options(noise_place, alpha, beta, do_sample, temperature, max_new_tokens)
     if not isinstance(step, int) or not 0 <= step < T:
         raise ValueError(f"noise step must be an int in 0..{T - 1}, got {step!r}")
-    texts, batches = prompt_batches(processor, questions, batch_size)  # as generate() batches them
-    if not questions:
-        return []
-    tok = processor.tokenizer
-
-    use_autocast = _use_autocast(model, autocast)
-    device = model.device
-    eos = torch.tensor(_eos_ids(model, tok), device=device)
-    pad_id = tok.pad_token_id if tok.pad_token_id is not None else int(eos[0])
+    eos = torch.tensor(_eos_ids(model, processor.tokenizer), device=model.device)
+    pad_id = processor.tokenizer.pad_token_id if processor.tokenizer.pad_token_id is not None else int(eos[0])
     suppress = [model.config.image_token_index]
 
-    answers: list[str | None] = [None] * len(texts)
-    was_training = model.training
-    model.eval()
-    try:
-        for b, idx in enumerate(tqdm(batches, desc="contrastive", disable=not progress, leave=False)):
-            inputs = processor(text=[texts[i] for i in idx], images=[images[i] for i in idx],
-                               padding=True, return_tensors="pt").to(device)
-            pixel_values = inputs["pixel_values"].to(model.dtype)
-            fork_devices = [device] if device.type == "cuda" else []
-            with torch.random.fork_rng(devices=fork_devices), torch.inference_mode(), \
-                    torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_autocast):
-                torch.manual_seed(seed + b)
-                new = _decode_batch(model, inputs["input_ids"], inputs["attention_mask"], pixel_values,
-                                    noise_place, step, seed + b, alpha, beta, do_sample, temperature,
-                                    max_new_tokens, eos, pad_id, suppress)
-            for i, text in zip(idx, tok.batch_decode(new, skip_special_tokens=True)):
-                answers[i] = text.strip()
-    finally:
-        model.train(was_training)
-    return answers
+    def decode(inputs, b):
+        return _decode_batch(model, inputs["input_ids"], inputs["attention_mask"], inputs["pixel_values"],
+                             noise_place, step, seed + b, alpha, beta, do_sample, temperature, max_new_tokens,
+                             eos, pad_id, suppress)
+
+    return decode_batches(model, processor, images, questions, decode, max_new_tokens, batch_size, seed, autocast,
+                          progress, desc="contrastive").texts
 
 
 def _decode_batch(model, input_ids, attention_mask, pixel_values, noise_place, step, noise_seed, alpha, beta,

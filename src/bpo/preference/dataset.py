@@ -39,11 +39,12 @@ import datasets
 import pandas as pd
 from PIL import Image
 
+from bpo.models.chat import IMAGE_TOKEN  # the released JSON marks the image as LLaVA does
+
 NEGATIVE_TYPES = ("image_weakened", "error_injection", "prior_guided", "self_generated", "contrastive")
 RELEASED_TYPES = {"image_weakened": "mllm-hal", "error_injection": "llm-hal"}
 _FROM_RELEASED = {v: k for k, v in RELEASED_TYPES.items()}
 GT_TYPE = "gt"
-IMAGE_TOKEN = "<image>"
 
 # Fixed order: a pair failing several checks is reported under the first one, so each candidate
 # pair is counted exactly once (kept + dropped == total).

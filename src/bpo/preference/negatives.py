@@ -8,7 +8,6 @@
 - ``prior_guided_negative``: error injection for an LM too small to follow the Table 1 prompt: the
   LM component alone (no image) reads the ground truth up to one fact and picks the most likely
   *wrong* object, colour or count to put there;
-- ``false_facts``: what in a negative the world can prove wrong.
 """
 
 from __future__ import annotations
@@ -17,12 +16,12 @@ import re
 
 import numpy as np
 
-from bpo.evaluation.text import extract_facts, extract_mentions, numbers, place_words, position_words, sign_words
-from bpo.evaluation.wild import fact_is_true
+from bpo.evaluation.facts import about_sign_only
+from bpo.evaluation.text import extract_mentions
 from bpo.models.chat import prompt_text
 from bpo.models.generate import generate
+from bpo.models.scoring import score_continuations
 from bpo.noise import weakened
-from bpo.probing import score_continuations
 from bpo.world import vocab
 from bpo.world.language import article, place_phrase
 from bpo.world.scene import Scene
@@ -109,7 +108,7 @@ def _options(text: str, scene: Scene) -> list[tuple[str, re.Match, list[str]]]:
     sign = scene.sign
     # Positions: only where they can belong to one thing (one object named and no sign, or the sign alone).
     named = [m for m in extract_mentions(text) if not m.negated]
-    sign_only = sign is not None and _about_sign_only(text)
+    sign_only = sign is not None and about_sign_only(text)
     lone_object = len(named) == 1 and not re.search(r"\bsign\b", text, re.I)
     owner = sign if sign_only else scene.get(named[0].name) if lone_object else None
     if owner is not None:
@@ -152,32 +151,3 @@ def prior_guided_negative(model, processor, question: str, answer: str, scene: S
     choice = alternatives[int(np.argmax(scores))]
     negative = answer[:match.start()] + choice + answer[match.end():]
     return negative, {"kind": kind, "original": match.group(0), "substitute": choice}
-
-
-def _about_sign_only(response: str) -> bool:
-    """A response about the sign that names no object: its numbers and positions are the sign's."""
-    return re.search(r"\b(sign|text|number)\b", response, re.I) is not None and not extract_mentions(response)
-
-
-def false_facts(response: str, scene: Scene) -> set[tuple]:
-    """Facts the response states that the scene contradicts: a wrong place, an absent object, a
-    wrong colour, count or position, a present object said to be absent ("there is no dog"), a sign
-    word that is not on the sign, a sign denied or invented, and, in a response about the sign
-    alone, a wrong number or position of the sign."""
-    wrong = {f for f in extract_facts(response) if not fact_is_true(f, scene)}
-    wrong |= {("place", p) for p in place_words(response) if p != scene.place}
-    wrong |= {("absent", m.name) for m in extract_mentions(response) if m.negated and scene.get(m.name) is not None}
-    sign = scene.sign
-    wrong |= {("sign", w) for w in sign_words(response) if sign is None or w != sign.text.upper()}
-    if re.search(r"\bno (sign|text)\b", response, re.I):
-        if sign is not None:
-            wrong.add(("sign", "denied"))
-    elif _about_sign_only(response):
-        if sign is None:
-            wrong.add(("sign", "invented"))
-        else:
-            stated = numbers(response)
-            if sign.kind != "word":
-                wrong |= {("sign", n) for n in stated if n != int(sign.answer)}
-            wrong |= {("sign_position", p) for p in position_words(response) if p not in (sign.row, sign.col)}
-    return wrong

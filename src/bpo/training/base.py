@@ -14,45 +14,21 @@ Each stage is saved (``save_pretrained``: model, processor, and the stage's loss
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 import torch
 from transformers import CLIPConfig, CLIPModel, CLIPTextConfig
 
 from bpo.cache import atomic_dir, stage_dir
-from bpo.models.build import ModelConfig, build_model, load_pretrained
-from bpo.models.forward import lm_loss, text_only_loss
-from bpo.training.data import collate, encode_all, image_features, length_grouped_batches, pixel_values
+from bpo.models.config import ModelConfig
+from bpo.models.llava import build_model, load_pretrained
+from bpo.training.config import BaseTrainingConfig
+from bpo.models.forward import lm_loss, pixel_values, text_only_loss
+from bpo.training.data import collate, encode_all, image_features, length_grouped_batches
 from bpo.training.loop import OptimConfig, train_steps
+from bpo.world.config import SOURCES
 
 STAGES = ("lm", "vision", "align", "sft")
-SFT_SOURCES = ("detail", "textvqa", "conversation")
-
-
-@dataclass(frozen=True)
-class BaseTrainingConfig:
-    """How the base model is trained. The size of stage 2 (``sft_examples``) is fixed once from the
-    paper's premise, not tuned against BPO: see ``presets.py`` for the reason per preset."""
-
-    seed: int = 0
-    lm_epochs: int = 2  # tiny's LM pre-training on the corpus
-    lm_lr: float = 1e-3
-    lm_batch: int = 32
-    vision_epochs: int = 4
-    vision_lr: float = 5e-4
-    vision_batch: int = 128  # contrastive: more in-batch negatives per step
-    align_examples: int = 1500
-    align_lr: float = 1e-3  # LLaVA's stage-1 rate: only the projector learns
-    sft_examples: int = 1200
-    sft_epochs: int = 1
-    sft_lr: float = 5e-5
-    batch_size: int = 16
-    max_length: int = 320  # 64 image tokens + the longest description, with room to spare
-
-    def __post_init__(self):
-        for name, value in asdict(self).items():
-            if name != "seed" and not value > 0:
-                raise ValueError(f"BaseTrainingConfig.{name} must be positive, got {value}")
 
 
 def _stages_for(preset: str) -> tuple[str, ...]:
@@ -135,8 +111,8 @@ def _freeze(model, trainable: tuple[str, ...]) -> None:
 
 def sft_mix(world: dict, n: int) -> list[tuple[str, int]]:
     """(source, index) of the stage-2 examples: the first ``n`` items, split evenly over the sources."""
-    per = -(-n // len(SFT_SOURCES))
-    picks = [(s, i) for s in SFT_SOURCES for i in range(min(per, len(world[s])))]
+    per = -(-n // len(SOURCES))
+    picks = [(s, i) for s in SOURCES for i in range(min(per, len(world[s])))]
     return picks[:n]
 
 

@@ -8,7 +8,7 @@ import torch
 from tqdm.auto import tqdm
 
 from bpo.models.chat import IGNORE_INDEX, encode_example
-from bpo.models.forward import vision_features
+from bpo.models.forward import pixel_values, vision_features
 
 
 def encode_all(processor, conversations: list[list[dict]], n_image_tokens: int, max_length: int) -> list[tuple]:
@@ -42,10 +42,6 @@ def collate(examples: list[tuple], pad_id: int) -> tuple[torch.Tensor, torch.Ten
         labels[row, :len(y)] = torch.tensor(y)
         mask[row, :len(x)] = 1
     return ids, mask, labels
-
-
-def pixel_values(processor, images) -> torch.Tensor:
-    return processor.image_processor(images, return_tensors="pt")["pixel_values"]
 
 
 def image_features(model, processor, images, batch_size: int = 64, progress: bool = True) -> torch.Tensor:

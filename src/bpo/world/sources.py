@@ -7,19 +7,17 @@ byte-identical images and texts, and held-out streams never share draws with tra
 from __future__ import annotations
 
 import io
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import datasets
 from tqdm.auto import tqdm
 
-from bpo.cache import atomic_dir, save_dataset, stage_dir
+from bpo.cache import atomic_dir, save_dataset, stage_dir, stage_params
 from bpo.world import language
+from bpo.world.config import IMAGE_SOURCES, WorldConfig
 from bpo.world.render import render
 from bpo.world.scene import SceneSampling, item_rng, sample_scene
-
-SOURCES = ("detail", "textvqa", "conversation")  # the paper's Table 2: ShareGPT4V, LLaVAR, LLaVA-Instruct
-IMAGE_SOURCES = (*SOURCES, "caption")
 
 # Text-rich questions need a sign on nearly every image; a few without teach the honest "no text".
 _SAMPLING = {
@@ -37,37 +35,6 @@ SOURCE_FEATURES = datasets.Features({
     "typicality": datasets.Value("string"),
     "scene": datasets.Value("string"),  # the complete ground truth, Scene.to_json()
 })
-
-
-@dataclass(frozen=True)
-class WorldConfig:
-    """Sizes of the generated data sets. ``seed`` controls every draw."""
-
-    seed: int = 0
-    image_size: int = 128  # small enough for a vision tower trained on a CPU, big enough for sign text
-    n_detail: int = 3000
-    n_textvqa: int = 3000
-    n_conversation: int = 3000
-    n_caption: int = 6000  # image-caption pairs for vision-tower pre-training and projector alignment
-    n_corpus: int = 20000  # prior-only texts for the tiny LM's pre-training
-
-    def __post_init__(self):
-        if not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"WorldConfig.seed must be a non-negative int, got {self.seed!r}")
-        if not 64 <= self.image_size <= 512:
-            raise ValueError(f"WorldConfig.image_size must be in 64..512, got {self.image_size}")
-        for name in ("n_detail", "n_textvqa", "n_conversation", "n_caption", "n_corpus"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"WorldConfig.{name} must be a positive int, got {value!r}")
-
-    def size(self, source: str) -> int:
-        return getattr(self, f"n_{source}")
-
-    def scaled(self, factor: float) -> WorldConfig:
-        """The same world with every size multiplied by ``factor`` (at least 1 item each)."""
-        sizes = {k: max(1, round(v * factor)) for k, v in asdict(self).items() if k.startswith("n_")}
-        return WorldConfig(**{**asdict(self), **sizes})
 
 
 def _png(image) -> bytes:
@@ -115,7 +82,7 @@ def load_or_build_world(preset: str, cfg: WorldConfig, progress: bool = True) ->
     """The data sources, captions and corpus of ``cfg``: loaded from the cache, else generated."""
     target = world_dir(preset, cfg)
     if not target.exists():
-        with atomic_dir(target, asdict(cfg)) as tmp:
+        with atomic_dir(target, stage_params("world", asdict(cfg))) as tmp:
             for source in IMAGE_SOURCES:
                 save_dataset(build_source(source, cfg.size(source), cfg.seed, cfg.image_size, progress), tmp / source)
             save_dataset(build_corpus(cfg.n_corpus, cfg.seed), tmp / "corpus")

@@ -20,60 +20,21 @@ from __future__ import annotations
 import copy
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from bpo.cache import atomic_dir, save_dataset, stage_dir
-from bpo.noise import PLACES, T
+from bpo.cache import atomic_dir, save_dataset, stage_dir, stage_params
+from bpo.preference.config import PreferenceConfig, TOKEN_BUDGET
 from bpo.preference.contrastive import contrastive_negatives
 from bpo.preference.dataset import NEGATIVE_TYPES, Candidate, Negative
-from bpo.preference.negatives import (
-    error_injection_negatives, false_facts, prior_guided_negative, sample_negatives,
-)
-from bpo.world.build import SOURCES
+from bpo.evaluation.facts import false_facts
+from bpo.preference.negatives import error_injection_negatives, prior_guided_negative, sample_negatives
+from bpo.world.config import SOURCES
 from bpo.world.scene import Scene, item_rng
-
-# Answer budgets: a full description is ~80 tokens, every other source's answer under 20.
-TOKEN_BUDGET = {"detail": 96, "textvqa": 40, "conversation": 40}
-DEFAULT_TYPES = ("image_weakened", "error_injection", "prior_guided", "self_generated")
-
-
-@dataclass(frozen=True)
-class PreferenceConfig:
-    """Which rows, which negatives, and how they are sampled. ``noise_place`` and ``noise_step``
-    are chosen in ``02_bias_probing`` (see :data:`bpo.presets` for the measured reason)."""
-
-    seed: int = 0
-    n_per_source: int = 128
-    skip: int = 400  # each source's first rows went into the base model's stage 2 (1,200 / 3)
-    noise_place: str = "pixels"
-    noise_step: int = 500
-    negative_types: tuple[str, ...] = DEFAULT_TYPES
-    temperature: float = 1.0
-    contrastive_alpha: float = 1.0
-    batch_size: int = 32
-
-    def __post_init__(self):
-        object.__setattr__(self, "negative_types", tuple(self.negative_types))
-        if self.n_per_source < 1 or self.skip < 0 or self.batch_size < 1:
-            raise ValueError(f"PreferenceConfig: n_per_source and batch_size must be >= 1 and skip >= 0, got "
-                             f"{self.n_per_source}, {self.batch_size}, {self.skip}")
-        if self.noise_place not in PLACES:
-            raise ValueError(f"PreferenceConfig.noise_place must be one of {PLACES}, got {self.noise_place!r}")
-        if not 0 <= self.noise_step < T:
-            raise ValueError(f"PreferenceConfig.noise_step must be in [0, {T}), got {self.noise_step}")
-        unknown = [t for t in self.negative_types if t not in NEGATIVE_TYPES]
-        if unknown or not self.negative_types:
-            raise ValueError(f"PreferenceConfig.negative_types must be a non-empty subset of {NEGATIVE_TYPES}, "
-                             f"got unknown {unknown}" if unknown else "PreferenceConfig.negative_types is empty")
-        if not self.temperature > 0 or self.contrastive_alpha < 0:
-            raise ValueError("PreferenceConfig: temperature must be > 0 and contrastive_alpha >= 0, got "
-                             f"{self.temperature}, {self.contrastive_alpha}")
-
 
 def ground_truths(world: dict, cfg: PreferenceConfig) -> pd.DataFrame:
     """One (question, ground truth) per row: rows ``skip .. skip + n_per_source`` of each source,
@@ -201,7 +162,7 @@ def load_or_make_negatives(preset: str, base_key: str, model, processor, world: 
     target = stage_dir(preset, "preference", {"base": base_key, "config": asdict(cfg)})
     if not (target / "negatives.parquet").exists():
         frame, timings = make_negatives(model, processor, world, cfg, progress)
-        with atomic_dir(target, {"base": base_key, "config": asdict(cfg)}) as tmp:
+        with atomic_dir(target, stage_params("preference", {"base": base_key, "config": asdict(cfg)})) as tmp:
             frame.to_parquet(tmp / "negatives.parquet")
             timings.to_parquet(tmp / "timings.parquet")
     return pd.read_parquet(target / "negatives.parquet"), pd.read_parquet(target / "timings.parquet")

@@ -1,0 +1,31 @@
+"""How the base MLLM is trained (no heavy imports: presets read it)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class BaseTrainingConfig:
+    """How the base model is trained. The size of stage 2 (``sft_examples``) is fixed once from the
+    paper's premise, not tuned against BPO: see ``presets.py`` for the reason per preset."""
+
+    seed: int = 0
+    lm_epochs: int = 2  # tiny's LM pre-training on the corpus
+    lm_lr: float = 1e-3
+    lm_batch: int = 32
+    vision_epochs: int = 4
+    vision_lr: float = 5e-4
+    vision_batch: int = 128  # contrastive: more in-batch negatives per step
+    align_examples: int = 1500
+    align_lr: float = 1e-3  # LLaVA's stage-1 rate: only the projector learns
+    sft_examples: int = 1200
+    sft_epochs: int = 1
+    sft_lr: float = 5e-5
+    batch_size: int = 16
+    max_length: int = 320  # 64 image tokens + the longest description, with room to spare
+
+    def __post_init__(self):
+        for name, value in asdict(self).items():
+            if name != "seed" and not value > 0:
+                raise ValueError(f"BaseTrainingConfig.{name} must be positive, got {value}")
