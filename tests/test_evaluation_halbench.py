@@ -88,6 +88,20 @@ def test_response_hall_denominator_is_responses_with_objects():
     assert s["n_no_object"] == 1 and s["n_responses"] == 3
 
 
+def test_summary_counted_by_hand():
+    # STREET's true objects: car, person, teddy bear; FOREST's: bear, tree.
+    responses = ["Two cars and a dog; the cars pass a woman, and the dog barks at another dog.",
+                 "It is a sunny day.",
+                 "Three trees and a bear; the bear sleeps under the trees."]
+    records, s = score_halbench(items(STREET, STREET, FOREST), responses)
+    assert [r["mentioned"] for r in records] == [["car", "dog", "person"], [], ["bear", "tree"]]
+    # mentions 3 + 0 + 2 = 5, each object once per response; hallucinated: dog, once
+    assert (s["n_mentions"], s["n_hallucinated_mentions"], s["n_no_object"], s["n_responses"]) == (5, 1, 1, 3)
+    assert s["object_hall"] == 20.0  # 1 / 5
+    assert s["response_hall"] == 50.0  # 1 of the 2 responses naming an object (1/3 over all would be 33.3)
+    assert s["object_recall"] == 50.0  # (car, person) + (bear, tree) = 4 of 3 + 3 + 2 = 8 true objects
+
+
 def test_references_score_perfectly():
     for split in ("standard", "atypical"):
         its = build_halbench(120, seed=5, split=split)

@@ -1,10 +1,12 @@
 """The evaluation suite: every benchmark on every scene split, saved with images and read back."""
 
+import json
+
 import pytest
 
 from bpo.evaluation import JUDGES
 from bpo.evaluation.config import SuiteConfig
-from bpo.evaluation.suite import build_suite, composition_frame, items_of, load_or_build_suite
+from bpo.evaluation.suite import build_suite, composition_frame, items_of, load_or_build_suite, score_suite
 from bpo.world.render import render
 from bpo.world.scene import Scene
 
@@ -43,3 +45,35 @@ def test_suite_config_rejects_bad_values():
         SuiteConfig(n_pope=0)
     with pytest.raises(ValueError, match="scene_splits"):
         SuiteConfig(scene_splits=("weird",))
+
+
+def _scene_ids_and_contents(suite):
+    scenes = [Scene.from_json(it["scene"]) for items in suite.values() for it in items]
+    return {s.scene_id for s in scenes}, {json.dumps({**json.loads(s.to_json()), "scene_id": None}, sort_keys=True)
+                                          for s in scenes}
+
+
+def test_validation_copy_never_shares_a_scene_with_the_benchmarks():
+    """Choices are made on role="val"; its scenes differ from every reported scene by id and by content."""
+    bench_ids, bench_scenes = _scene_ids_and_contents(build_suite(SuiteConfig(n_mmvet=60, n_halbench=40, n_wild=30, n_pope=40)))
+    val = SuiteConfig(n_mmvet=60, n_halbench=40, n_wild=30, n_pope=40, role="val")
+    val_ids, val_scenes = _scene_ids_and_contents(build_suite(val))
+    assert len(val_ids) > 300 and not bench_ids & val_ids
+    assert all(i.startswith("val/") for i in val_ids) and all(i.startswith("bench/") for i in bench_ids)
+    assert not bench_scenes & val_scenes
+    with pytest.raises(ValueError, match="role"):
+        SuiteConfig(role="test")
+
+
+def test_truncated_answers_are_counted_per_benchmark():
+    """score_suite reports the share of answers cut at their budget beside each benchmark's scores."""
+    suite = build_suite(SMALL)
+    items = {k: suite[k] for k in ("halbench/typical", "pope-random/typical")}
+    answers = {k: [it["reference"] for it in v] for k, v in items.items()}
+    cut = {"halbench/typical": [True, False, False, False, True], "pope-random/typical": [False] * len(answers["pope-random/typical"])}
+    scores = score_suite(items, answers, cut)
+    truncated = scores[scores.metric == "truncated_%"].set_index("benchmark").value
+    assert truncated.to_dict() == {"halbench": 40.0, "pope-random": 0.0}
+    assert "truncated_%" not in set(score_suite(items, answers).metric)
+    with pytest.raises(ValueError, match="truncation flags"):
+        score_suite(items, answers, {**cut, "halbench/typical": [True]})

@@ -44,6 +44,24 @@ def test_quoted_text_names_nothing():
     assert not T.extract_mentions('A sign says "NO" next to a dog.')[0].negated
 
 
+@pytest.mark.parametrize("text, expected, literal", [
+    # an unclosed quote ends with its sentence: the objects after it are mentioned
+    ('The sign says "STOP. There is a dog and a cat. Another "word" here.', {"dog", "cat"}, ["stop", "word"]),
+    ('A sign "NO DOGS\nA cat sits there.', {"cat"}, ["no", "dogs"]),
+    ('A sign reads \u201cNO DOGS. A cat sits there.', {"cat"}, ["no", "dogs"]),
+    # balanced quotes stay literal, with sentence punctuation inside or outside the marks
+    ('The sign reads "OPEN".', set(), ["open"]),
+    ('The sign reads "OPEN." A dog sits there.', {"dog"}, ["open"]),
+    ('A sign reads "no dogs" next to a cat.', {"cat"}, ["no", "dogs"]),
+    ('A sign reads \u201cno dogs\u201d next to a cat.', {"cat"}, ["no", "dogs"]),
+    # a quote over two sentences: literal in the first; its closing mark opens nothing
+    ('A sign says "NO DOGS. KEEP OUT." A cat sits by it.', {"cat"}, ["no", "dogs"]),
+])
+def test_quotes_end_at_their_closing_mark_or_sentence_end(text, expected, literal):
+    assert names(text) == expected
+    assert [t.text for t in T.tokenize(text) if t.literal] == literal
+
+
 def test_colour_count_and_position_attach_to_their_noun():
     (car, bus) = T.extract_mentions("There are two bright red cars on the left and a blue bus on the right.")
     assert (car.name, car.colour, car.count, car.col) == ("car", "red", 2, "left")

@@ -5,6 +5,7 @@ import torch
 
 from bpo.models.config import ModelConfig
 from bpo.models.llava import build_model
+from bpo.models import generate as generate_module
 from bpo.models.generate import generate
 from bpo.world.sources import build_corpus
 from bpo.world.render import render
@@ -85,3 +86,32 @@ def test_the_image_token_is_never_generated(tiny):
     answers = generate(model, processor, images[:2], QUESTIONS[:2], max_new_tokens=5, autocast=False, progress=False)
     ids = processor.tokenizer(answers, add_special_tokens=False).input_ids
     assert all(image_id not in row for row in ids) and all(answers)
+
+
+def test_answers_that_use_the_whole_budget_without_ending_are_flagged_truncated(tiny):
+    """A row is cut when it fills max_new_tokens and its last token is neither end nor padding."""
+    model, processor, images = tiny
+    tok = processor.tokenizer
+    word = tok("dog", add_special_tokens=False).input_ids[0]
+    ended = [word, tok.eos_token_id, tok.pad_token_id]  # ended early, padded after
+    full = [word, word, word]  # still talking at the budget
+    last_is_end = [word, word, tok.eos_token_id]  # ended exactly at the budget
+
+    def decode(inputs, b):
+        return torch.tensor([ended, full, last_is_end][:inputs["input_ids"].shape[0]])
+
+    out = generate_module.decode_batches(model, processor, images[:3], ["Hi"] * 3, decode, max_new_tokens=3,
+                                         batch_size=3, progress=False)
+    assert out.truncated == [False, True, False]
+    assert out.texts[1] == tok.decode(full, skip_special_tokens=True).strip()
+    short = generate_module.decode_batches(model, processor, images[:3], ["Hi"] * 3, decode, max_new_tokens=4,
+                                           batch_size=3, progress=False)
+    assert short.truncated == [False, False, False]  # fewer new tokens than the budget: nothing was cut
+
+
+def test_generate_reports_truncation_when_asked(tiny):
+    model, processor, images = tiny
+    kw = dict(max_new_tokens=4, min_new_tokens=4, batch_size=3, autocast=False, progress=False)
+    out = generate(model, processor, images[:3], QUESTIONS[:3], with_truncation=True, **kw)
+    assert out.truncated == [True] * 3  # end of sequence is suppressed until the budget is spent
+    assert out.texts == generate(model, processor, images[:3], QUESTIONS[:3], **kw)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bpo.preference import (
+from bpo.preference.dataset import (
     DROP_REASONS,
     Candidate,
     Negative,

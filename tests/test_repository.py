@@ -57,3 +57,16 @@ def test_readme_commands_are_what_ci_runs():
     assert "make reproduce" in readme and "make test" in readme
     ci = (PROJECT_ROOT / ".ci" / "run").read_text()
     assert re.search(r"^\s*make test\b", ci, re.M), ".ci/run must call the README's test command"
+
+
+def test_reproduce_help_imports_no_torch():
+    """The command line and the presets table load without the model stack."""
+    import subprocess
+    import sys
+
+    code = ("import sys, runpy; sys.argv = ['bpo.reproduce', '--help']\n"
+            "try:\n    runpy.run_module('bpo.reproduce', run_name='__main__')\n"
+            "except SystemExit:\n    pass\n"
+            "import bpo.presets\nprint(sorted(m for m in ('torch', 'transformers', 'datasets') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "--preset" in out.stdout and out.stdout.strip().endswith("[]"), out.stdout[-300:]

@@ -1,9 +1,10 @@
 """What image weakening does to the base model's answers, beyond the paper's Figure 5.
 
 For each noise place (pixels, vision features, projector output) and step, the base model
-describes benchmark images (Object-HalBench-world: CHAIR_i, CHAIR_s, object recall, and whether it
-still names the right place) and answers POPE-adversarial questions (accuracy, yes-ratio), greedily
-as in evaluation. :func:`choose_noise` turns the sweep into the default weakening for negatives.
+describes images (Object-HalBench-world: CHAIR_i, CHAIR_s, object recall, and whether it still
+names the right place) and answers POPE-adversarial questions (accuracy, yes-ratio), greedily as
+in evaluation. The sweep makes a choice, so it runs on the *validation* copy of the benchmarks
+(``suite_config(..., role="val")``), never on the items that report results. :func:`choose_noise` turns the sweep into the default weakening for negatives.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from bpo.evaluation.config import AnswerConfig
 from bpo.evaluation.halbench import score_halbench
 from bpo.evaluation.pope import score_pope
 from bpo.evaluation.suite import items_of
@@ -45,6 +47,7 @@ def noise_sweep(model, processor, suite: dict, steps=(300, 500, 700, 900, 999), 
     (one run, shared), so each line starts from the same point."""
     if model.device.type == "cpu" and model.dtype == torch.float32:
         model = copy.deepcopy(model).to(torch.bfloat16)
+    budgets = AnswerConfig()  # the evaluation's answer lengths
     conditions = [(None, 0)] + [(p, s) for p in places for s in steps]
     data = {split: (_rows(suite[f"halbench/{split}"], n_describe), _rows(suite[f"pope-adversarial/{split}"], n_pope))
             for split in splits}
@@ -52,10 +55,11 @@ def noise_sweep(model, processor, suite: dict, steps=(300, 500, 700, 900, 999), 
     bar = tqdm(total=len(conditions) * len(splits), desc="noise sweep", disable=not progress)
     for split, (describe, pope) in data.items():
         for place, step in conditions:
-            said = _answers(model, processor, describe, place, step, seed, 96, batch_size)
+            said = _answers(model, processor, describe, place, step, seed, budgets.max_new_tokens_describe, batch_size)
             _, hal = score_halbench(describe, said)
             places_named = [Scene.from_json(r["scene"]).place in place_words(a) for r, a in zip(describe, said)]
-            _, adv = score_pope(pope, _answers(model, processor, pope, place, step, seed, 12, batch_size))
+            _, adv = score_pope(pope, _answers(model, processor, pope, place, step, seed, budgets.max_new_tokens_yes_no,
+                                                batch_size))
             values = {"chair_i": hal["object_hall"], "chair_s": hal["response_hall"],
                       "object_recall": hal["object_recall"], "place_named": 100 * sum(places_named) / len(said),
                       "pope_adv_accuracy": adv["all"]["accuracy"], "pope_adv_yes_ratio": adv["all"]["yes_ratio"]}

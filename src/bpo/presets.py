@@ -47,13 +47,14 @@ _SUITE_SIZES = {"tiny": {"n_mmvet": 60, "n_halbench": 40, "n_wild": 30, "n_pope"
                 "smol": {"n_mmvet": 80, "n_halbench": 40, "n_wild": 40, "n_pope": 30}}
 
 
-def suite_config(preset: str, seed: int = 0, size_scale: float = 1.0) -> SuiteConfig:
-    """The held-out benchmarks a preset is evaluated on; ``size_scale`` shrinks them."""
+def suite_config(preset: str, seed: int = 0, size_scale: float = 1.0, role: str = "bench") -> SuiteConfig:
+    """The held-out benchmarks a preset is evaluated on (``role="val"``: their validation copy, on
+    other scenes, where choices are made); ``size_scale`` shrinks them."""
     check_preset(preset)
     _check_scale(size_scale)
     sizes = {k: v for k, v in asdict(SuiteConfig()).items() if k.startswith("n_")}
     sizes.update(_SUITE_SIZES.get(preset, {}))
-    return SuiteConfig(seed=seed, **{k: max(1, round(v * size_scale)) for k, v in sizes.items()})
+    return SuiteConfig(seed=seed, role=role, **{k: max(1, round(v * size_scale)) for k, v in sizes.items()})
 
 
 def model_config(preset: str, checkpoint: str | None = None) -> ModelConfig:

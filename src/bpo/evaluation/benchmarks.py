@@ -5,9 +5,11 @@ Every item is a plain JSON-serialisable dict with at least
 ``question`` and ``reference`` (an answer that the benchmark's judge scores perfectly), plus the
 fields its judge needs (see each builder).
 
-Scenes come from streams named ``bench/<benchmark>/<scene split>``, which no training data set uses
+Scenes come from streams named ``<role>/<benchmark>/<scene split>``, which no training data set uses
 (those are "detail", "textvqa", "conversation", "caption", "corpus"), so a benchmark image is never a
-training image. Each item is drawn from its own generator (``item_rng``): the same seed gives the
+training image. The role is "bench" for the items that report results and "val" for a validation
+copy of every benchmark on which the pipeline makes its choices (noise setting, sizes,
+hyperparameters): the two never share a scene, and the benchmarks are read once per model. Each item is drawn from its own generator (``item_rng``): the same seed gives the
 same items, and item i does not depend on the size asked for.
 
 Scene splits (the ``split`` argument; POPE calls it ``scene_split``):
@@ -237,6 +239,15 @@ MMVET_TYPES: tuple[tuple[str, Callable], ...] = (
 )
 
 
+# Whom a suite serves: "bench" items report results, "val" items make choices (noise, sizes,
+# hyperparameters). The role starts every scene stream and scene id, so the two never share a draw.
+ROLES = ("bench", "val")
+
+
+def _check_role(role: str, where: str) -> str:
+    return check_choice(role, ROLES, "role", where) or role
+
+
 def _fit(seed: int, stream: str, index: int, cfg: SceneSampling, makers: list[tuple[str, Callable]]):
     """Draw scenes for item ``index`` until one suits a maker, trying ``makers`` in order."""
     scene_rng, question_rng = item_rng(seed, stream, index), item_rng(seed, f"{stream}/question", index)
@@ -249,12 +260,12 @@ def _fit(seed: int, stream: str, index: int, cfg: SceneSampling, makers: list[tu
     raise RuntimeError(f"{stream}: no scene fits item {index} after {_MAX_TRIES} draws per question type")
 
 
-def build_mmvet(n: int = 218, seed: int = 0, split: str = "standard") -> list[dict]:
+def build_mmvet(n: int = 218, seed: int = 0, split: str = "standard", role: str = "bench") -> list[dict]:
     """MM-Vet-world items. Extra fields: ``capabilities`` (tags from CAPABILITIES), ``type``,
     ``answer_kind`` (number, colour, place, text, objects, position, yesno) and ``answer``."""
     where = "build_mmvet"
     check_size(n, "n", where), check_seed(seed, where), check_choice(split, SCENE_SPLITS, "split", where)
-    stream, items = f"bench/mmvet/{split}", []
+    stream, items = f"{_check_role(role, where)}/mmvet/{split}", []
     for i in range(n):
         start = i % len(MMVET_TYPES)
         makers = [MMVET_TYPES[(start + k) % len(MMVET_TYPES)] for k in range(len(MMVET_TYPES))]
@@ -266,11 +277,11 @@ def build_mmvet(n: int = 218, seed: int = 0, split: str = "standard") -> list[di
 
 # --------------------------------------------------------------------------------- Object HalBench
 
-def build_halbench(n: int = 300, seed: int = 0, split: str = "standard") -> list[dict]:
+def build_halbench(n: int = 300, seed: int = 0, split: str = "standard", role: str = "bench") -> list[dict]:
     """Object-HalBench-world items: one image each, the 8 prompts in turn. Extra: ``prompt_index``."""
     where = "build_halbench"
     check_size(n, "n", where), check_seed(seed, where), check_choice(split, SCENE_SPLITS, "split", where)
-    scenes = sample_scenes(seed, f"bench/halbench/{split}", n, SCENE_SPLITS[split])
+    scenes = sample_scenes(seed, f"{_check_role(role, where)}/halbench/{split}", n, SCENE_SPLITS[split])
     return [{"item_id": f"halbench-{split}-{i:05d}", "benchmark": "halbench", "split": split,
              "scene": s.to_json(), "question": HALBENCH_PROMPTS[i % len(HALBENCH_PROMPTS)],
              "prompt_index": i % len(HALBENCH_PROMPTS), "reference": describe(s)}
@@ -333,12 +344,12 @@ def _wild_reasoning(scene, rng):
 _WILD_MAKERS = {"conversation": _wild_conversation, "detail": _wild_detail, "reasoning": _wild_reasoning}
 
 
-def build_wild(n: int = 60, seed: int = 0, split: str = "standard") -> list[dict]:
+def build_wild(n: int = 60, seed: int = 0, split: str = "standard", role: str = "bench") -> list[dict]:
     """LLaVA-Wild-world items, categories in turn. Extra: ``category`` and ``reference_facts`` (a list
     of facts as lists, e.g. ["colour", "car", "red"]: what a good answer must state)."""
     where = "build_wild"
     check_size(n, "n", where), check_seed(seed, where), check_choice(split, SCENE_SPLITS, "split", where)
-    stream, items = f"bench/wild/{split}", []
+    stream, items = f"{_check_role(role, where)}/wild/{split}", []
     for i in range(n):
         category = WILD_CATEGORIES[i % len(WILD_CATEGORIES)]
         make = _WILD_MAKERS[category]
@@ -392,7 +403,7 @@ def _pope_question(name: str) -> str:
 
 
 def build_pope(n_images: int = 500, seed: int = 0, split: str = "adversarial", scene_split: str = "standard",
-               per_label: int = 3) -> list[dict]:
+               per_label: int = 3, role: str = "bench") -> list[dict]:
     """POPE-world items for one POPE split: per image, up to ``per_label`` present objects (label
     "yes") and as many absent ones (label "no"), so every split is balanced. The images and the
     "yes" questions are the same in all three splits; only the absent objects differ.
@@ -400,7 +411,7 @@ def build_pope(n_images: int = 500, seed: int = 0, split: str = "adversarial", s
     where = "build_pope"
     check_size(n_images, "n_images", where), check_size(per_label, "per_label", where), check_seed(seed, where)
     check_choice(split, POPE_SPLITS, "split", where), check_choice(scene_split, SCENE_SPLITS, "scene_split", where)
-    stream = f"bench/pope/{scene_split}"
+    stream = f"{_check_role(role, where)}/pope/{scene_split}"
     scenes = sample_scenes(seed, stream, n_images, SCENE_SPLITS[scene_split])
     items = []
     for i, scene in enumerate(scenes):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bpo.evaluation.benchmarks import SCENE_SPLITS
+from bpo.evaluation.benchmarks import ROLES, SCENE_SPLITS
 
 
 @dataclass(frozen=True)
@@ -19,12 +19,15 @@ class SuiteConfig:
     n_wild: int = 60
     n_pope: int = 500  # images per POPE split (up to 6 questions each)
     scene_splits: tuple[str, ...] = ("typical", "atypical")
+    role: str = "bench"  # "val": the validation copy, for choices; "bench": for reporting only
 
     def __post_init__(self):
         for name in ("n_mmvet", "n_halbench", "n_wild", "n_pope"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"SuiteConfig.{name} must be a positive int, got {value!r}")
+        if self.role not in ROLES:
+            raise ValueError(f"SuiteConfig.role must be one of {ROLES}, got {self.role!r}")
         unknown = [s for s in self.scene_splits if s not in SCENE_SPLITS]
         if unknown or not self.scene_splits:
             raise ValueError(f"SuiteConfig.scene_splits must be a non-empty subset of {tuple(SCENE_SPLITS)}, got {self.scene_splits}")
@@ -34,7 +37,10 @@ class SuiteConfig:
 class AnswerConfig:
     """Answer lengths per benchmark: long enough for a full description, short for yes/no."""
 
-    max_new_tokens_describe: int = 96  # HalBench and Wild-detail: a full description of 6 objects is ~80 tokens
+    # HalBench and Wild-detail. The world's reference descriptions take at most 82 SmolLM2 tokens
+    # (p95 73); 96 cut some of smol's answers, so the cap is 1.5x the longest reference, and the
+    # share still cut (a model that repeats itself) is reported beside the scores.
+    max_new_tokens_describe: int = 128
     max_new_tokens_short: int = 48  # MM-Vet and Wild questions
     max_new_tokens_yes_no: int = 12  # POPE: "Yes, there is a cat in the image."
     batch_size: int = 32

@@ -5,6 +5,16 @@ to canonical nouns) and each canonical object counts once per response, as in CH
 mentions ("there is no dog") still count as mentions: the reference CHAIR / Object HalBench code
 does not parse negation, and numbers should compare with published ones.
 
+The counting follows the Object HalBench reference (RLHF-V, ``eval/eval_gpt_obj_halbench.py``,
+``CHAIR.compute_chair``; ``eval/summarize_gpt_obj_halbench_review.py`` prints its ``CHAIRs_refine``
+as "Response Hall" and ``CHAIRi`` as "Object Hall"): the objects extracted from a response are kept
+once each, CHAIRs_refine divides the hallucinating responses by the responses that name at least
+one object (not by all responses, which is plain CHAIR_s), and recall counts the distinct true
+objects each response names over all true objects. One small difference: the reference removes
+repeated *words* before mapping synonyms to COCO classes, so "a man and a woman" counts person twice
+in its CHAIR_i; we keep each canonical object once. Only CHAIR_i can differ, and only when one
+response uses two names of the same object.
+
 Summary (percentages; lower is better for the two hallucination rates):
 - ``object_hall`` (CHAIR_i) = hallucinated object mentions / all object mentions;
 - ``response_hall`` (CHAIR_s as Object HalBench reports it) = responses with >= 1 hallucinated

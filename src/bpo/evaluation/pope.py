@@ -1,17 +1,43 @@
-"""POPE-world judge: yes/no object probing.
+"""POPE-world judge: yes/no object probing, read and scored as the POPE reference scripts do.
 
-A response's answer is its first "yes" or "no" word. One with neither counts as "no" (it did not
-claim the object) and is also counted in ``n_unparsed``, so a model that rambles instead of
-answering is visible. Metrics (percentages), with "yes" the positive class, per POPE split and
-over all items (``all``): accuracy, precision, recall, F1, yes_ratio (share of "yes" answers).
-Precision is 0 when no answer is "yes" (nothing claimed, nothing right), and F1 then 0 as well.
+Reading an answer. We follow POPE's ``evaluate.py`` (github.com/AoiDragon/POPE) and LLaVA's copy of
+it, ``llava/eval/eval_pope.py``, word for word, so that our numbers compare with published ones:
+1. keep the first sentence: the text before the first "." (all of it when there is no ".");
+2. delete the commas and split on single spaces (``text.replace(',', '').split(' ')``); no other
+   punctuation is removed and case is kept;
+3. the answer is "no" if one of those words is exactly "no", "No" or "not"; otherwise "yes".
+Quirks of the reference we keep on purpose: "isn't" and "don't" are one word each, not "not"; "NO",
+"Not" and "No!" are not no-words; "I cannot answer that." and "" read as "yes"; only the first
+sentence counts ("I think so. No." is "yes"), and "not" anywhere in it means "no" ("Yes, but it is
+not red." is "no"). ``text.yes_no`` (first yes/no word anywhere) is a different, looser reading,
+kept for MM-Vet-world; POPE does not use it.
+
+Each per-item record's ``decided_by`` says what decided its answer: "no word" (step 3 found one),
+"yes word" (none, but the first sentence has the word "yes" or "Yes", split as in step 2), or
+"default" (neither: the reference's fall-back to "yes"). The summary's ``n_unparsed`` counts the
+"default" answers: those whose first sentence holds neither a yes- nor a no-word, so a model that
+rambles instead of answering is visible even though the reference scores it as "yes".
+
+Metrics (percentages), with "yes" the positive class, per POPE split and over all items (``all``):
+accuracy, precision, recall, F1, yes_ratio (share of "yes" answers). Precision is 0 when no answer
+is "yes" (the reference would divide by zero), and F1 then 0 as well.
 """
 
 from __future__ import annotations
 
-from bpo.evaluation import text as T
 from bpo.evaluation.benchmarks import POPE_SPLITS
 from bpo.evaluation.common import check_inputs
+
+NO_WORDS = ("No", "not", "no")  # the reference's list, case-sensitive
+YES_WORDS = ("Yes", "yes")  # only for ``decided_by``; the reference never looks for "yes"
+
+
+def pope_answer(response: str) -> tuple[str, str]:
+    """("yes" or "no", decided_by) for one response, by the reference rule above."""
+    words = response.split(".")[0].replace(",", "").split(" ")
+    if any(w in NO_WORDS for w in words):
+        return "no", "no word"
+    return "yes", "yes word" if any(w in YES_WORDS for w in words) else "default"
 
 
 def pope_metrics(labels: list[str], answers: list[str]) -> dict:
@@ -28,7 +54,7 @@ def pope_metrics(labels: list[str], answers: list[str]) -> dict:
 
 
 def score_pope(items: list[dict], responses) -> tuple[list[dict], dict]:
-    """Per-item records (answer, parsed, correct) and metrics per split present and for ``all``."""
+    """Per-item records (answer, decided_by, correct) and metrics per split present and for ``all``."""
     where = "score_pope"
     responses = check_inputs(items, responses, where, ("item_id", "label", "split"))
     records = []
@@ -38,15 +64,14 @@ def score_pope(items: list[dict], responses) -> tuple[list[dict], dict]:
         if item["split"] not in POPE_SPLITS:
             raise ValueError(f"{where}: item {i} ({item['item_id']}) has unknown split {item['split']!r}; "
                              f"expected one of {POPE_SPLITS}")
-        parsed = T.yes_no(response)
-        answer = parsed or "no"
+        answer, decided_by = pope_answer(response)
         records.append({"item_id": item["item_id"], "split": item["split"], "label": item["label"],
-                        "answer": answer, "parsed": parsed is not None, "correct": answer == item["label"]})
+                        "answer": answer, "decided_by": decided_by, "correct": answer == item["label"]})
     summary = {}
     for split in [s for s in POPE_SPLITS if any(r["split"] == s for r in records)] + ["all"]:
         group = [r for r in records if split == "all" or r["split"] == split]
         if not group:
             continue
         summary[split] = {**pope_metrics([r["label"] for r in group], [r["answer"] for r in group]),
-                          "n_unparsed": sum(not r["parsed"] for r in group)}
+                          "n_unparsed": sum(r["decided_by"] == "default" for r in group)}
     return records, summary

@@ -54,3 +54,10 @@ def read_regime(scores: pd.DataFrame) -> str:
         caveats.append(f"It answers yes to {yes:.0f} % of POPE questions, so its POPE accuracy measures that bias "
                        "more than its sight.")
     return " ".join([verdict, evidence, *caveats])
+
+
+def truncation_table(scores: pd.DataFrame) -> pd.DataFrame:
+    """Per benchmark, the share (%) of answers cut at their token budget, typical and atypical
+    side by side (from ``score_suite(..., truncated=...)``)."""
+    cut = scores[scores.metric == "truncated_%"]
+    return cut.pivot(index="benchmark", columns="split", values="value").reset_index()

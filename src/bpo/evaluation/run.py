@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -27,8 +28,17 @@ def _budget(key: str, item: dict, cfg: AnswerConfig) -> int:
     return cfg.max_new_tokens_short
 
 
+@dataclass
+class SuiteAnswers:
+    """Answers per benchmark key, and per answer whether it was cut at its token budget (a judge
+    reads a cut description as if complete, so the share cut is reported beside the scores)."""
+
+    answers: dict[str, list[str]]
+    truncated: dict[str, list[bool]]
+
+
 def answer_suite(model, processor, suite: dict, cfg: AnswerConfig = AnswerConfig(), progress: bool = True,
-                 **generate_kwargs) -> dict[str, list[str]]:
+                 **generate_kwargs) -> SuiteAnswers:
     """Greedy answers of ``model`` to every item of ``suite`` (benchmark key -> data set with
     images, from ``load_or_build_suite``). On a CPU an fp32 model answers through a bf16 copy:
     2.5x faster one by one, 1.15x batched, than fp32 weights under autocast."""
@@ -44,22 +54,23 @@ def answer_suite(model, processor, suite: dict, cfg: AnswerConfig = AnswerConfig
             if req not in requests:
                 requests[req] = {"image": row["image"], "budget": _budget(key, item, cfg)}
             where[key].append(req)
-    answers: dict[tuple[str, str], str] = {}
+    answers: dict[tuple[str, str], tuple[str, bool]] = {}
     for budget in sorted({r["budget"] for r in requests.values()}):
         group = [k for k, r in requests.items() if r["budget"] == budget]
         out = generate(model, processor, [requests[k]["image"] for k in group], [k[1] for k in group],
-                       max_new_tokens=budget, batch_size=cfg.batch_size, progress=progress, **generate_kwargs)
-        answers.update(zip(group, out))
-    return {key: [answers[req] for req in reqs] for key, reqs in where.items()}
+                       max_new_tokens=budget, batch_size=cfg.batch_size, progress=progress, with_truncation=True,
+                       **generate_kwargs)
+        answers.update(zip(group, zip(out.texts, out.truncated)))
+    return SuiteAnswers({key: [answers[req][0] for req in reqs] for key, reqs in where.items()},
+                        {key: [answers[req][1] for req in reqs] for key, reqs in where.items()})
 
 
 def load_or_answer(target, model, processor, suite: dict, cfg: AnswerConfig = AnswerConfig(),
-                   progress: bool = True) -> dict[str, list[str]]:
+                   progress: bool = True) -> SuiteAnswers:
     """``answer_suite``, cached as JSON in the directory ``target`` (a model's evaluation key)."""
     path = Path(target) / "answers.json"
-    if path.exists():
-        return json.loads(path.read_text())
-    answers = answer_suite(model, processor, suite, cfg, progress)
-    with atomic_dir(Path(target)) as tmp:
-        (tmp / "answers.json").write_text(json.dumps(answers))
-    return answers
+    if not path.exists():
+        made = answer_suite(model, processor, suite, cfg, progress)
+        with atomic_dir(Path(target)) as tmp:
+            (tmp / "answers.json").write_text(json.dumps(asdict(made)))
+    return SuiteAnswers(**json.loads(path.read_text()))

@@ -37,11 +37,11 @@ SUITE_FEATURES = datasets.Features({
 def build_suite(cfg: SuiteConfig) -> dict[str, list[dict]]:
     suite = {}
     for split in cfg.scene_splits:
-        suite[f"mmvet/{split}"] = build_mmvet(cfg.n_mmvet, cfg.seed, split)
-        suite[f"halbench/{split}"] = build_halbench(cfg.n_halbench, cfg.seed, split)
-        suite[f"wild/{split}"] = build_wild(cfg.n_wild, cfg.seed, split)
+        suite[f"mmvet/{split}"] = build_mmvet(cfg.n_mmvet, cfg.seed, split, cfg.role)
+        suite[f"halbench/{split}"] = build_halbench(cfg.n_halbench, cfg.seed, split, cfg.role)
+        suite[f"wild/{split}"] = build_wild(cfg.n_wild, cfg.seed, split, cfg.role)
         for pope_split in POPE_SPLITS:
-            suite[f"pope-{pope_split}/{split}"] = build_pope(cfg.n_pope, cfg.seed, pope_split, split)
+            suite[f"pope-{pope_split}/{split}"] = build_pope(cfg.n_pope, cfg.seed, pope_split, split, role=cfg.role)
     return suite
 
 
@@ -66,23 +66,33 @@ _JUDGES = {"mmvet": score_mmvet, "halbench": score_halbench, "wild": score_wild,
 def summary_rows(key: str, summary: dict) -> list[dict]:
     """A judge's summary as long-format rows (metric, value), one per headline number."""
     bench, split = key.split("/")
+    extra = {m: summary[m] for m in ("truncated_%",) if m in summary}
     if benchmark_of(key) == "pope":
         summary = {m: summary["all"][m] for m in ("accuracy", "precision", "recall", "f1", "yes_ratio")}
     elif benchmark_of(key) == "halbench":
         summary = {"CHAIR_s": summary["response_hall"], "CHAIR_i": summary["object_hall"],
                    "recall": summary["object_recall"]}
+    summary = {**summary, **extra}
     return [{"benchmark": bench, "split": split, "metric": m, "value": float(v)}
             for m, v in summary.items() if m != "counts"]
 
 
-def score_suite(suite: dict[str, list[dict]], responses: dict[str, list[str]]) -> pd.DataFrame:
-    """Judge every benchmark that has responses; long format: benchmark, split, metric, value."""
+def score_suite(suite: dict[str, list[dict]], responses: dict[str, list[str]],
+                truncated: dict[str, list[bool]] | None = None) -> pd.DataFrame:
+    """Judge every benchmark that has responses; long format: benchmark, split, metric, value.
+    With ``truncated`` (per response, cut at its token budget?) each benchmark also gets the
+    metric ``truncated_%``: a judge reads a cut answer as if it were complete."""
     missing = [k for k in responses if k not in suite]
     if missing:
         raise ValueError(f"responses for benchmarks not in the suite: {missing}")
     rows = []
     for key, answers in responses.items():
         _, summary = _JUDGES[benchmark_of(key)](suite[key], answers)
+        if truncated is not None:
+            if len(truncated[key]) != len(answers):
+                raise ValueError(f"score_suite: {key} has {len(answers)} responses but {len(truncated[key])} "
+                                 "truncation flags")
+            summary = {**summary, "truncated_%": 100 * sum(truncated[key]) / max(1, len(answers))}
         rows += summary_rows(key, summary)
     return pd.DataFrame(rows)
 

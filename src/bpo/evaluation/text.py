@@ -6,7 +6,9 @@ Tokens. Text is lower-cased and split into word tokens, digits and the symbols `
 and line breaks end a sentence. "n't" is read as "not" ("isn't" -> "is not"). A token inside
 double quotes is *literal*: it is text being cited (a sign reading "NO DOGS"), so it never names an
 object, an attribute or a negation. Numbers inside quotes still count as numbers (a sign reading
-"42").
+"42"). A quote ends at its closing mark or at the end of its sentence, whichever comes first: an
+unclosed quote ('The sign says "STOP. There is a dog.') hides nothing after its sentence, and a
+quote over several sentences is literal in its first one only (sign text is short).
 
 Object mentions. Two-word names are matched before one-word names ("teddy bear" is not "bear",
 "traffic light" is not "light"); plurals and synonyms, and regular plurals of synonyms, map to the
@@ -97,7 +99,12 @@ _CONJUNCTIONS = frozenset({"and", "or", "nor", ","})
 YES_NO = ("yes", "no")
 
 _TOKEN = re.compile(r"[A-Za-z]+|\d+|[+=,]|[.!?;\n]")
-_QUOTED = re.compile(r'"[^"\n]*"|“[^”\n]*”')
+# A quotation: an opening mark, then text up to the closing mark or the end of the sentence,
+# whichever comes first, so an unclosed quote cannot hide the sentences after it. Sentence
+# punctuation directly followed by a closing mark ('"OPEN."') takes that mark along. A straight '"'
+# right after a letter, digit or , . ! ? ; closes a quote and never opens one: otherwise the closer
+# of '"NO DOGS. KEEP OUT."' (cut short at "DOGS.") would open a quote over the next sentence.
+_QUOTED = re.compile(r'(?<![\w.,!?;])"[^"\n.!?;]*(?:"|[.!?;]+"?)?|“[^”\n.!?;]*(?:”|[.!?;]+”?)?')
 _SENTENCE_END = frozenset(".!?;\n")
 
 
@@ -318,5 +325,6 @@ def numbers(text: str) -> list[int]:
 
 
 def yes_no(text: str) -> str | None:
-    """The first "yes" or "no" word of ``text``, or None when it has neither."""
+    """The first "yes" or "no" word of ``text``, or None when it has neither. MM-Vet-world reads
+    yes/no answers this way; POPE-world follows the POPE reference script instead (``pope.py``)."""
     return next((t.text for t in tokenize(text) if t.text in YES_NO), None)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bpo.preference.dataset import NEGATIVE_TYPES
+# Every kind of negative the builder can make; the released data set has the first two.
+NEGATIVE_TYPES = ("image_weakened", "error_injection", "prior_guided", "self_generated", "contrastive")
 
-# Answer budgets: a full description is ~80 tokens, every other source's answer under 20.
-TOKEN_BUDGET = {"detail": 96, "textvqa": 40, "conversation": 40}
+# Answer budgets: a full description is at most 82 tokens (the evaluation's 128-token cap, see
+# AnswerConfig), every other source's answer under 20.
+TOKEN_BUDGET = {"detail": 128, "textvqa": 40, "conversation": 40}
 DEFAULT_TYPES = ("image_weakened", "error_injection", "prior_guided", "self_generated")
 
 

@@ -40,8 +40,8 @@ import pandas as pd
 from PIL import Image
 
 from bpo.models.chat import IMAGE_TOKEN  # the released JSON marks the image as LLaVA does
+from bpo.preference.config import NEGATIVE_TYPES
 
-NEGATIVE_TYPES = ("image_weakened", "error_injection", "prior_guided", "self_generated", "contrastive")
 RELEASED_TYPES = {"image_weakened": "mllm-hal", "error_injection": "llm-hal"}
 _FROM_RELEASED = {v: k for k, v in RELEASED_TYPES.items()}
 GT_TYPE = "gt"
