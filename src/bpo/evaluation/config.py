@@ -42,7 +42,9 @@ class AnswerConfig:
     # share still cut (a model that repeats itself) is reported beside the scores.
     max_new_tokens_describe: int = 128
     max_new_tokens_short: int = 48  # MM-Vet and Wild questions
-    max_new_tokens_yes_no: int = 12  # POPE: "Yes, there is a cat in the image."
+    # POPE: "Yes, there is a cat in the image." is ~10 tokens, but smol adds where it is ("... in the
+    # top right corner."): at 12 tokens every one of its answers was cut.
+    max_new_tokens_yes_no: int = 24
     batch_size: int = 32
 
     def __post_init__(self):
