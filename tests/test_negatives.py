@@ -2,10 +2,13 @@
 
 import numpy as np
 import pytest
+import torch
 
+from bpo.models.chat import prompt_text
 from bpo.models.generate import generate
+from bpo.evaluation.facts import false_facts
 from bpo.preference.negatives import (
-    ERROR_INJECTION_PROMPT, error_injection_negatives, false_facts, prior_guided_negative, sample_negatives,
+    ERROR_INJECTION_PROMPT, error_injection_negatives, prior_guided_negative, sample_negatives,
     text_continuation_logprobs,
 )
 from bpo.world import language, vocab
@@ -19,6 +22,18 @@ def tiny(image_dependent_tiny):
     return (*image_dependent_tiny, scenes, [render(s) for s in scenes])
 
 
+@torch.no_grad()
+def _full_text_logprob(model, processor, question, prefix, continuation):
+    """Summed log-probability of ``continuation`` read by the LM alone in one full forward pass."""
+    tok = processor.tokenizer
+    context = tok(prompt_text(processor, question, with_image=False) + prefix, add_special_tokens=False).input_ids
+    cont = tok(continuation, add_special_tokens=False).input_ids
+    ids = torch.tensor([context + cont])
+    hidden = model.model.language_model(input_ids=ids).last_hidden_state
+    logp = torch.log_softmax(model.lm_head(hidden).float(), dim=-1)[0]
+    return float(sum(logp[len(context) - 1 + k, c] for k, c in enumerate(cont)))
+
+
 def test_prior_guided_negatives_change_one_checkable_fact_to_the_lms_favourite(tiny):
     model, processor, scenes, _ = tiny
     question = "Describe this image in detail."
@@ -29,12 +44,12 @@ def test_prior_guided_negatives_change_one_checkable_fact_to_the_lms_favourite(t
         negative, info = prior_guided_negative(model, processor, question, truth, scene, np.random.default_rng(i))
         kinds.add(info["kind"])
         assert negative != truth and false_facts(negative, scene), (truth, negative)
-        # the substitute is the LM's most likely wrong option at that point of the text
-        start = truth.lower().index(info["original"].lower())
-        if info["kind"] == "object":
-            prefix = truth[:start].rstrip()
-            scores = text_continuation_logprobs(model, processor, question, prefix, [" " + info["substitute"], " car"])
-            assert scores[0] >= scores[1] or info["substitute"] == "car" or "car" in scene.object_names
+        # the scores the substitute was chosen by equal the LM's own, computed over the whole text at once
+        prefix = truth[:truth.lower().index(info["original"].lower())].rstrip()
+        options = [" " + info["substitute"], " car", " purple"]
+        scores = text_continuation_logprobs(model, processor, question, prefix, options)
+        np.testing.assert_allclose(scores, [_full_text_logprob(model, processor, question, prefix, o) for o in options],
+                                   atol=2e-4)
     assert {"object", "colour", "count"} <= kinds <= {"object", "colour", "count", "position", "place"}
 
 

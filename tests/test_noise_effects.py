@@ -4,11 +4,11 @@ import pandas as pd
 import pytest
 import torch
 
-from bpo.models.build import build_model
+from bpo.models.llava import build_model
 from bpo.noise_effects import METRICS, choose_noise, noise_sweep
 from bpo.evaluation.suite import load_or_build_suite
 from bpo.presets import model_config, suite_config
-from bpo.world.build import build_corpus
+from bpo.world.sources import build_corpus
 
 
 def test_sweep_has_every_split_place_step_and_metric_with_a_shared_clean_start():
@@ -25,8 +25,6 @@ def test_sweep_has_every_split_place_step_and_metric_with_a_shared_clean_start()
     assert len(sweep) == 2 * 3 * 3 * len(METRICS)  # splits x places x (clean + 2 steps) x metrics
     clean = sweep[sweep.step == 0].pivot_table(index=["split", "metric"], columns="place", values="value")
     assert (clean.nunique(axis=1, dropna=False) <= 1).all()  # one clean run shared by every place
-    pope = sweep[sweep.metric == "pope_adv_accuracy"].value
-    assert pope.between(0, 100).all()
 
 
 def _sweep(rows):

@@ -11,7 +11,7 @@ from bpo.presets import base_training_config, model_config, world_config
 from bpo.training.base import STAGES, base_dir, stage_table, train_base_model
 from bpo.training.data import collate, length_grouped_batches
 from bpo.training.loop import OptimConfig, lr_at, train_steps
-from bpo.world.build import load_or_build_world
+from bpo.world.sources import load_or_build_world
 
 
 def test_length_grouped_batches_cover_every_example_once_per_epoch():
@@ -80,7 +80,7 @@ def test_stages_train_only_their_parts_and_resume_from_the_cache(micro):
     assert list(logs) == list(STAGES) and all((root / s / "config.json").exists() for s in STAGES)
     assert set(stage_table(logs).stage) == set(STAGES)
 
-    from bpo.models.build import load_pretrained
+    from bpo.models.llava import load_pretrained
 
     lm_stage, _ = load_pretrained(root / "lm")
     vision_stage, _ = load_pretrained(root / "vision")
