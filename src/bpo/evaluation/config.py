@@ -38,8 +38,9 @@ class AnswerConfig:
     """Answer lengths per benchmark: long enough for a full description, short for yes/no."""
 
     # HalBench and Wild-detail. The world's reference descriptions take at most 82 SmolLM2 tokens
-    # (p95 73); 96 cut some of smol's answers, so the cap is 1.5x the longest reference, and the
-    # share still cut (a model that repeats itself) is reported beside the scores.
+    # (p95 73), close to the old cap of 96, so the cap is 1.5x the longest reference; at 128 no
+    # description of smol or tiny was cut. The share still cut (a model that repeats itself) is
+    # reported beside the scores (figures/base_truncation_<preset>.md).
     max_new_tokens_describe: int = 128
     max_new_tokens_short: int = 48  # MM-Vet and Wild questions
     # POPE: "Yes, there is a cat in the image." is ~10 tokens, but smol adds where it is ("... in the
