@@ -1,5 +1,7 @@
 """false_facts: what the world can prove wrong in a response, fact by fact."""
 
+import numpy as np
+
 from bpo.evaluation.facts import false_facts
 from bpo.world import language, vocab
 from bpo.world.scene import sample_scenes
@@ -32,3 +34,12 @@ def test_false_facts_read_sign_numbers_and_positions_only_in_answers_about_the_s
     assert false_facts("There is no sign or text in this image.", number) == {("sign", "denied")}
     assert not false_facts("There is no sign or text in this image.", bare)
     assert false_facts("The number on the sign is 4.", bare) == {("sign", "invented")}
+
+
+def test_ground_truth_of_every_source_states_no_false_fact():
+    """What the world says about a scene is never judged false for that scene."""
+    for i, scene in enumerate(sample_scenes(0, "false-facts-truth", 150)):
+        for source in ("detail", "textvqa", "conversation"):
+            for turn in language.source_turns(source, scene, np.random.default_rng(i)):
+                if turn["role"] == "assistant":
+                    assert not false_facts(turn["content"], scene), (source, turn["content"], scene)

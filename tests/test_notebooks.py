@@ -1,14 +1,23 @@
 """Every notebook runs headlessly through papermill on the tiny preset with small parameters, and
-writes the figures and tables it promises, with the content they promise."""
+writes the figures and tables it promises, with the content they promise.
 
+The checks read what the notebooks wrote (tables in ``figures_dir()`` as ``<name>.csv``, figures as
+``<name>.png``, the preference pairs' ``report.json``) and what the executed copy shows; they hold
+the numbers to what the small parameters ask for and to identities between columns, never to
+values recomputed with the code under test."""
+
+import json
+import re
 import time
+from itertools import product
 
 import nbformat
+import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
 
-from bpo.paths import figures_dir
+from bpo.paths import data_dir, figures_dir
 from bpo.reproduce import notebooks, run_notebook
 
 # Small parameters per notebook: a new notebook must say here how to run it quickly.
@@ -20,43 +29,167 @@ SMALL = {
     "03_preference_dataset": {"size_scale": 0.02, "train_scale": 0.02, "contrastive": True, "n_examples": 1},
 }
 
+# The figures each notebook draws (plots.* save them as <name>.png).
+FIGURES = {
+    "00_world": ["world_samples", "world_prior", "world_benchmarks"],
+    "01_base_mllm": ["base_training_tiny", "base_benchmarks_tiny"],
+    "02_bias_probing": ["probing_tiny", "noisy_responses_tiny", "noise_effects_tiny"],
+    "03_preference_dataset": ["preference_negatives_tiny"],
+}
+
+BENCHMARKS = ("mmvet", "halbench", "wild", "pope-random", "pope-popular", "pope-adversarial")
+SPLITS = ("typical", "atypical")
+PLACES = ("pixels", "features", "projector")
+NEGATIVE_TYPES = ("image_weakened", "error_injection", "prior_guided", "self_generated", "contrastive")
+
 
 def _table(name: str) -> pd.DataFrame:
-    return pd.read_csv(figures_dir() / f"{name}_tiny.csv")
+    return pd.read_csv(figures_dir() / f"{name}.csv")
 
 
-def _check_00():
-    sources = pd.read_csv(figures_dir() / "table2_world_sources.csv")
-    assert len(sources) >= 3 and (sources.select_dtypes("number").fillna(0) >= 0).all().all()
+def _whole(x: float) -> bool:
+    return abs(x - round(x)) < 1e-6
 
 
-def _check_01():
-    scores = _table("base_scores")
-    keys = set(zip(scores.benchmark, scores.split))
-    assert keys == {(b, s) for s in ("typical", "atypical")
-                    for b in ("mmvet", "halbench", "wild", "pope-random", "pope-popular", "pope-adversarial")}
-    percent = scores[scores.metric.isin(["accuracy", "yes_ratio", "Total", "truncated_%"])].value
-    assert percent.between(0, 100).all() and len(percent) >= 2 * 6
-    assert set(_table("base_stages").stage) == {"lm", "vision", "align", "sft"}
-    assert set(_table("base_truncation").benchmark) == {b for b, _ in keys}
+def _said(executed) -> list[str]:
+    """Every text the executed notebook shows (Markdown, plain-text results and streams), in order."""
+    out = []
+    for cell in executed.cells:
+        for o in cell.get("outputs", []):
+            data = o.get("data", {})
+            text = data.get("text/markdown") or data.get("text/plain") or o.get("text") or ""
+            out.append(text if isinstance(text, str) else "".join(text))
+    return out
 
 
-def _check_02():
-    takeover = _table("probing_takeover")
-    assert len(takeover) == 3 * 3  # three noise places x the three probe steps asked for
-    assert sorted(set(takeover.step)) == [0, 500, 999]
-    sweep = _table("noise_effects")
-    assert set(sweep.step) == {0, 999} and set(sweep.split) == {"typical", "atypical"}
+def _markdown_table(text: str) -> pd.DataFrame:
+    """A table written by ``bpo.tables.to_markdown`` read back (cells as strings)."""
+    rows = [[c.strip() for c in line.strip().strip("|").split("|")] for line in text.strip().splitlines()
+            if line.startswith("|") and "---" not in line]
+    return pd.DataFrame(rows[1:], columns=rows[0])
 
 
-def _check_03():
-    facts = _table("preference_fact_difference")
-    assert set(facts.negative_type) == {"image_weakened", "error_injection", "prior_guided", "self_generated",
-                                        "contrastive"}
-    # 0.02 x 128 ground truths per source = 3 per source, 9 in all, one negative of each type
-    assert (facts.negatives == 9).all()
-    table2 = _table("table2_preference")
-    assert table2[table2.source == "all"].pairs.iloc[0] <= 9 * 5
+def _check_00(said):
+    config = next(t for t in said if "WorldConfig(" in t)
+    size = {k: int(v) for k, v in re.findall(r"\b(n_\w+)=(\d+)", config)}
+    sources = _table("table2_world_sources").set_index("source")
+    assert list(sources.index) == ["detail", "textvqa", "conversation"]
+    assert {s: sources.loc[s, "our size"] for s in sources.index} == {s: size[f"n_{s}"] for s in sources.index}
+    assert (sources["words per answer"] > 0).all() and (sources["objects per image"] >= 1).all()
+    generated = next(t for t in said if t.startswith("Also generated"))
+    assert re.search(r"\*\*(\d+)\*\* image–caption pairs and \*\*(\d+)\*\*", generated).groups() == (
+        str(size["n_caption"]), str(size["n_corpus"]))
+    composition = _table("world_benchmarks")
+    assert sorted(zip(composition.benchmark, composition.split)) == sorted(product(BENCHMARKS, SPLITS))
+    assert (composition["items"] >= composition["images"]).all() and (composition["images"] >= 1).all()
+    # the judges' self-check: references score perfectly, the prior's guess on atypical scenes does not
+    judged = _markdown_table(next(t for t in said if "| prior guess | reference |" in t)).set_index(["benchmark", "metric"])
+    reference, guess = judged["reference"].astype(float), judged["prior guess"].astype(float)
+    assert reference.pop(("halbench", "CHAIR_i")) == 0 and (reference == 100).all(), judged
+    assert guess[("halbench", "CHAIR_i")] > 0 and guess[("mmvet", "Total")] < 100
+
+
+def _check_01(said):
+    from bpo.evaluation.suite import items_of, load_or_build_suite
+    from bpo.presets import suite_config
+
+    scores = _table("base_scores_tiny")
+    assert sorted(set(zip(scores.benchmark, scores.split))) == sorted(product(BENCHMARKS, SPLITS))
+    metrics = scores.groupby("benchmark").metric.agg(set)
+    required = {"mmvet": {"Total"}, "halbench": {"CHAIR_i", "CHAIR_s", "recall"}, "wild": {"all"},
+                **{b: {"accuracy", "precision", "recall", "f1", "yes_ratio"} for b in BENCHMARKS if "pope" in b}}
+    for bench, names in required.items():
+        assert names | {"truncated_%"} <= metrics[bench], (bench, metrics[bench])
+    values = scores.value.dropna()
+    assert values.between(0, 100).all() and values.nunique() >= 3, scores  # percentages, not all one number
+    # POPE: the five numbers are one confusion matrix over the suite's own yes/no labels
+    suite = load_or_build_suite("tiny", suite_config("tiny", size_scale=SMALL["01_base_mllm"]["size_scale"]))
+    for (bench, split), s in scores[scores.benchmark.str.startswith("pope")].groupby(["benchmark", "split"]):
+        m = s.set_index("metric").value
+        labels = [it["label"] for it in items_of(suite[f"{bench}/{split}"])]
+        n, positives = len(labels), labels.count("yes")
+        said_yes, true_pos = m.yes_ratio * n / 100, m.recall * positives / 100
+        assert _whole(said_yes) and _whole(true_pos) and _whole(m.accuracy * n / 100), (bench, split, dict(m))
+        assert m.precision * said_yes / 100 == pytest.approx(true_pos, abs=1e-6)
+        true_neg = (n - positives) - (said_yes - true_pos)
+        assert m.accuracy * n / 100 == pytest.approx(true_pos + true_neg, abs=1e-6)
+        assert m.f1 == pytest.approx(2 * m.precision * m.recall / (m.precision + m.recall) if m.precision + m.recall else 0)
+    # the headline and truncation tables are views of the same scores
+    head = _table("base_headline_tiny")
+    assert list(head.columns) == ["benchmark", "metric", "typical", "atypical", "atypical - typical"]
+    np.testing.assert_allclose(head["atypical - typical"], head.atypical - head.typical)
+    cut = _table("base_truncation_tiny").set_index("benchmark")
+    assert set(cut.index) == set(BENCHMARKS) and set(cut.columns) == set(SPLITS)
+    for row in scores[scores.metric == "truncated_%"].itertuples():
+        assert cut.loc[row.benchmark, row.split] == pytest.approx(row.value)
+    stages = _table("base_stages_tiny").set_index("stage")
+    assert list(stages.index) == ["lm", "vision", "align", "sft"] and (stages.steps > 0).all()
+    assert np.isfinite(stages[["first_loss", "last_loss"]]).all().all()
+    # LM pre-training and instruction tuning train long enough here to lower their loss (6.5 -> 4.5, 6.2 -> 4.8)
+    assert (stages.loc[["lm", "sft"], "last_loss"] < 0.9 * stages.loc[["lm", "sft"], "first_loss"]).all(), stages
+    assert any(t.startswith("The model is ") or "regime" in t for t in said)  # read_regime's verdict
+    examples = [t for t in said if "· truth:" in t]
+    assert len(examples) == 2 * SMALL["01_base_mllm"]["n_examples"]  # per split
+
+
+def _check_02(said):
+    takeover = _table("probing_takeover_tiny")
+    steps = [int(s) for s in SMALL["02_bias_probing"]["probe_steps"].split(",")]
+    assert sorted(zip(takeover.place, takeover.step)) == sorted(product(PLACES, steps))  # one row per place and step
+    t = takeover.set_index(["place", "step"])
+    assert (t[["true", "prior_best", "control"]] < 0).all().all()
+    np.testing.assert_allclose(t.evidence, t.true - t.control, atol=1e-9)
+    n_probe = SMALL["02_bias_probing"]["n_probe"]
+    assert all(_whole(w * n_probe / 100) for w in t["prior_wins_%"])  # a share of n_probe images
+    clean = t.xs(0, level="step")
+    assert clean.true.max() - clean.true.min() < 0.01, clean  # step 0 is almost clean at every place
+    assert (t.xs(999, level="step").true - clean.true).abs().max() > 1e-3  # step 999 is not
+    probe_said = next(x for x in said if x.startswith("### What the probe says"))
+    assert all(f"- **{p}**:" in probe_said for p in PLACES) and "Figure 5" in probe_said
+
+    sweep = _table("noise_effects_tiny")
+    swept = [0] + [int(s) for s in SMALL["02_bias_probing"]["sweep_steps"].split(",")]
+    assert sorted(zip(sweep.split, sweep.place, sweep.step)) == sorted(product(SPLITS, PLACES, swept))
+    measured = set(sweep.columns) - {"split", "place", "step"}
+    assert {"pope_adv_accuracy", "pope_adv_yes_ratio", "place_named", "object_recall"} <= measured
+    assert measured <= {"chair_i", "chair_s", "object_recall", "place_named", "pope_adv_accuracy", "pope_adv_yes_ratio"}
+    for split, s in sweep[sweep.step == 0].groupby("split"):  # one clean run, shared by the three places
+        assert len(s.drop(columns="place").drop_duplicates()) == 1, s
+    # the sweep chooses, so it ran on the validation copy of the benchmarks
+    roles = {json.loads(p.read_text()).get("role") for p in (data_dir("tiny") / "suite").glob("*/params.json")}
+    assert "val" in roles, roles
+    assert any(x.startswith("This run chooses **") for x in said)
+
+
+def _check_03(said):
+    n_truths = 3 * max(1, round(128 * SMALL["03_preference_dataset"]["size_scale"]))  # 3 per source, 9 in all
+    facts = _table("preference_fact_difference_tiny").set_index("negative_type")
+    assert list(facts.index) == list(NEGATIVE_TYPES) and (facts.negatives == n_truths).all()
+    shares = facts[["fact_difference_%", "empty_%", "identical_%"]]
+    assert (shares.sum(axis=1) <= 100 + 1e-6).all(), facts  # an empty or identical negative states no false fact
+    assert all(_whole(v * n_truths / 100) for v in shares.to_numpy().ravel())
+    by_source = _table("preference_fact_difference_by_source_tiny")
+    assert (by_source.negatives == n_truths // 3).all() and len(by_source) == len(NEGATIVE_TYPES) * 3
+    timings = _table("preference_timings_tiny").set_index("negative_type")
+    assert (timings.responses == n_truths).all() and (timings.tokens > 0).all()
+
+    reports = list((data_dir("tiny") / "preference").glob("*/dataset/report.json"))
+    assert len(reports) == 1, reports
+    report = json.loads(reports[0].read_text())
+    assert report["total"] == n_truths * len(NEGATIVE_TYPES)  # every ground truth x every negative type
+    assert report["kept"] + report["dropped"] == report["total"]
+    assert sum(report["by_reason"].values()) == report["dropped"] == len(report["dropped_ids"])
+    assert report["training_types"][0] == "image_weakened"
+    table2 = _table("table2_preference_tiny")
+    groups, everything = table2[table2.source != "all"], table2[table2.source == "all"]
+    assert set(zip(groups.source, groups.negative_type)) <= set(product(("detail", "textvqa", "conversation"),
+                                                                        NEGATIVE_TYPES))
+    assert (groups.pairs <= n_truths // 3).all() and groups.pairs.sum() == everything.pairs.item() == report["kept"]
+    assert (table2.chosen_words_max >= table2.chosen_words_mean).all()
+    pairs_said = next(x for x in said if re.match(r"\d+ pairs: \*\*", x))
+    assert re.match(r"(\d+) pairs: \*\*(\d+) kept\*\*, (\d+) dropped", pairs_said).groups() == tuple(
+        str(report[k]) for k in ("total", "kept", "dropped"))
+    assert f"'{n_truths} records written to bpo.json and read back: identical'" in said
 
 
 CHECKS = {"00_world": _check_00, "01_base_mllm": _check_01, "02_bias_probing": _check_02,
@@ -66,16 +199,22 @@ CHECKS = {"00_world": _check_00, "01_base_mllm": _check_01, "02_bias_probing": _
 @pytest.mark.notebook
 @pytest.mark.parametrize("path", notebooks(), ids=lambda p: p.stem)
 def test_notebook_runs_on_tiny(path):
-    assert path.stem in SMALL and path.stem in CHECKS, f"add small parameters and checks for {path.name}"
+    """The notebook runs without an error and writes real figures and tables with the promised content."""
+    assert path.stem in SMALL and path.stem in CHECKS and path.stem in FIGURES, \
+        f"add small parameters, figures and checks for {path.name}"
     start = time.time()
     out = run_notebook(path, "tiny", SMALL[path.stem], progress=False)
     assert out.exists() and out.parent.name == "tiny"
     executed = nbformat.read(out, as_version=4)
     errors = [o for c in executed.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
-    assert not errors
-    written = [p for p in figures_dir().glob("*.png") if p.stat().st_mtime >= start - 1]
-    assert written, f"{path.name} wrote no figure to {figures_dir()}"
-    for png in written:
+    assert not errors, [f"{e.get('ename')}: {e.get('evalue')}" for e in errors]
+    unrun = [c.source[:60] for c in executed.cells if c.cell_type == "code" and c.get("execution_count") is None]
+    assert not unrun, unrun
+    for name in FIGURES[path.stem]:
+        png = figures_dir() / f"{name}.png"
+        assert png.exists() and png.stat().st_mtime >= start - 1, f"{path.name} did not write {png.name}"
         with Image.open(png) as image:
-            assert min(image.size) >= 200 and image.getextrema() != ((255, 255),) * len(image.getbands()), png.name
-    CHECKS[path.stem]()
+            assert image.format == "PNG" and min(image.size) >= 200 and max(image.size) <= 10000, (name, image.size)
+            pixels = np.asarray(image.convert("RGB")).reshape(-1, 3)
+        assert len(np.unique(pixels, axis=0)) > 16, f"{name}.png is nearly blank"
+    CHECKS[path.stem](_said(executed))

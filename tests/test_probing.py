@@ -1,6 +1,7 @@
 """Bias probing: candidate log-probs are exact, and noise changes what the model expects."""
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -17,12 +18,10 @@ from bpo.world.scene import SceneSampling, sample_scenes
 
 
 @pytest.fixture(scope="module")
-def tiny():
-    torch.set_num_threads(1)
-    model, processor = build_model(model_config("tiny"), build_corpus(200, 0)["text"])
+def tiny(image_dependent_tiny):
+    model, processor = image_dependent_tiny
     scenes = sample_scenes(0, "probe-test", 3, SceneSampling(typicality="atypical"))
-    yield model.eval(), processor, scenes, [render(s) for s in scenes]
-    torch.set_num_threads(2)
+    return model, processor, scenes, [render(s) for s in scenes]
 
 
 def test_candidates_are_the_true_object_and_absent_prior_objects():
@@ -55,16 +54,16 @@ def test_continuation_logprobs_equal_the_full_models_scores(tiny):
 
 
 def test_probe_frame_covers_every_image_step_and_candidate(tiny):
+    """One row per place, image, step and candidate, each a log-probability; the same call gives the same frame."""
     model, processor, scenes, images = tiny
-    frame = probe(model, processor, scenes, images, steps=[0, 999], places=("pixels",), progress=False)
-    assert len(frame) == len(scenes) * 2 * 7 and (frame.logprob < 0).all() and set(frame.place) == {"pixels"}
-    assert set(frame.kind) == {"true", "prior", "control"}
-    clean, noisy = (frame[frame.step == s].logprob.to_numpy() for s in (0, 999))
-    assert not (abs(clean - noisy) < 1e-6).all(), "heavy noise must change the model's expectations"
-    again = probe(model, processor, scenes, images, steps=[0, 999], places=("pixels",), progress=False)
+    frame = probe(model, processor, scenes, images, steps=[0, 999], places=("pixels", "projector"), progress=False)
+    assert len(frame) == 2 * len(scenes) * 2 * 7 and (frame.logprob < 0).all()
+    assert set(frame.place) == {"pixels", "projector"} and set(frame.image) == {0, 1, 2}
+    assert frame.groupby(["place", "image", "step"]).kind.apply(list).map(
+        lambda kinds: kinds == ["true"] + ["prior"] * 3 + ["control"] * 3).all()
+    again = probe(model, processor, scenes, images, steps=[0, 999], places=("pixels", "projector"), progress=False)
     assert again.equals(frame)
-    table = takeover(frame)
-    assert list(table.index) == [("pixels", 0), ("pixels", 999)]
+    assert list(takeover(frame).index) == [("pixels", 0), ("pixels", 999), ("projector", 0), ("projector", 999)]
 
 
 def test_noisy_view_is_the_clean_image_at_step_0_and_noise_later(tiny):
@@ -74,14 +73,66 @@ def test_noisy_view_is_the_clean_image_at_step_0_and_noise_later(tiny):
     assert np.abs(np.asarray(noisy_view(processor, images[0], 999), dtype=float) - clean).mean() > 30
 
 
-def test_read_probing_says_whether_the_prior_takes_over():
-    import pandas as pd
+# (place, image, step) -> (true, [prior nouns], [control nouns]) log-likelihoods, chosen so that the prior's
+# best noun beats the true one on pixels from step 500, on features at no step (a tie is no win), and on the
+# projector already on clean images.
+HAND = {
+    ("pixels", 0, 0): (-1.0, [-2.0, -3.0], [-4.0, -6.0]),  # true wins; evidence -1 - (-5) = 4
+    ("pixels", 1, 0): (-3.0, [-2.0, -4.0], [-5.0, -5.0]),  # prior wins; evidence 2
+    ("pixels", 0, 500): (-3.0, [-2.0, -2.0], [-4.0, -4.0]),  # prior wins; evidence 1
+    ("pixels", 1, 500): (-4.0, [-1.0, -5.0], [-5.0, -5.0]),  # prior wins; evidence 1
+    ("pixels", 0, 999): (-4.0, [-1.0, -3.0], [-4.0, -4.0]),  # prior wins; evidence 0
+    ("pixels", 1, 999): (-5.0, [-2.0, -6.0], [-5.0, -5.0]),  # prior wins; evidence 0
+    ("features", 0, 0): (-1.0, [-3.0, -3.0], [-3.0, -5.0]),  # true wins; evidence 3
+    ("features", 1, 0): (-1.0, [-2.0, -4.0], [-4.0, -4.0]),  # true wins; evidence 3
+    ("features", 0, 500): (-2.0, [-3.0, -4.0], [-4.0, -4.0]),  # true wins; evidence 2
+    ("features", 1, 500): (-2.0, [-2.0, -3.0], [-3.0, -5.0]),  # a tie: no win; evidence 2
+    ("features", 0, 999): (-3.0, [-2.0, -4.0], [-4.0, -4.0]),  # prior wins; evidence 1
+    ("features", 1, 999): (-2.0, [-3.0, -3.0], [-3.0, -3.0]),  # true wins; evidence 1
+    **{("projector", i, step): v for step in (0, 500, 999) for i, v in
+       enumerate([(-3.0, [-1.0, -2.0], [-5.0, -5.0]), (-3.0, [-2.0, -2.0], [-4.0, -6.0])])},  # prior wins; evidence 2
+}
 
-    def table(wins):
-        idx = pd.MultiIndex.from_product([["pixels"], [0, 999]], names=["place", "step"])
-        return pd.DataFrame({"true": [-2.0, -4.0], "prior_best": [-3.0, -1.0], "control": [-5.0, -5.0],
-                             "evidence": [3.0, 1.0], "prior_wins_%": wins}, index=idx)
-    assert "As in the paper" in read_probing(table([10.0, 80.0])) and "from step 999" in read_probing(table([10.0, 80.0]))
-    assert "already wins on clean images" in read_probing(table([90.0, 95.0]))
-    assert "never overtakes" in read_probing(table([10.0, 20.0]))
-    assert "+2.00 nats" in read_probing(table([10.0, 20.0]))
+
+def _hand_frame():
+    rows = []
+    for (place, image, step), (true, prior, control) in HAND.items():
+        cands = [("true", true)] + [("prior", v) for v in prior] + [("control", v) for v in control]
+        rows += [{"place": place, "image": image, "step": step, "object": f"{kind}{k}", "kind": kind, "logprob": v}
+                 for k, (kind, v) in enumerate(cands)]
+    return pd.DataFrame(rows)
+
+
+def test_takeover_on_a_hand_built_frame():
+    """Per place and step: mean true, best-prior and control log-likelihoods, evidence, and % of images the prior wins."""
+    table = takeover(_hand_frame())
+    expected = {  # true, prior_best, control, evidence, prior_wins_%
+        ("features", 0): (-1.0, -2.5, -4.0, 3.0, 0.0), ("features", 500): (-2.0, -2.5, -4.0, 2.0, 0.0),
+        ("features", 999): (-2.5, -2.5, -3.5, 1.0, 50.0),
+        ("pixels", 0): (-2.0, -2.0, -5.0, 3.0, 50.0), ("pixels", 500): (-3.5, -1.5, -4.5, 1.0, 100.0),
+        ("pixels", 999): (-4.5, -1.5, -4.5, 0.0, 100.0),
+        ("projector", 0): (-3.0, -1.5, -5.0, 2.0, 100.0), ("projector", 500): (-3.0, -1.5, -5.0, 2.0, 100.0),
+        ("projector", 999): (-3.0, -1.5, -5.0, 2.0, 100.0),
+    }
+    assert list(table.columns) == ["true", "prior_best", "control", "evidence", "prior_wins_%"]
+    assert list(table.index) == list(expected)
+    for key, row in expected.items():
+        assert tuple(table.loc[key]) == pytest.approx(row), key
+
+
+def test_read_probing_says_from_which_step_the_prior_takes_over_per_place():
+    """Each place gets its own 'from step N' / 'at no step' / 'already on clean images', and the verdict."""
+    said = read_probing(takeover(_hand_frame()))
+    lines = {line.split("**")[1]: line for line in said.splitlines() if line.startswith("- **")}
+    assert set(lines) == {"pixels", "features", "projector"}
+    assert "50 % of images at step 0 and 100 % at step 999 (on most images from step 500)" in lines["pixels"]
+    assert "true noun -2.00 -> -4.50, of the prior's best -2.00 -> -1.50" in lines["pixels"]
+    assert "+3.00 -> +0.00 nats" in lines["pixels"]
+    assert "0 % of images at step 0 and 50 % at step 999 (on most images at no step)" in lines["features"]
+    assert "(on most images already on clean images)" in lines["projector"]
+    assert "**As in the paper's Figure 5**" in said
+    assert "falls most with noise on the **pixels** (+3.00 nats" in said
+    clean_everywhere = takeover(_hand_frame()[lambda f: f.place == "projector"])
+    assert "already wins on clean images" in read_probing(clean_everywhere)
+    never = takeover(_hand_frame()[lambda f: (f.place == "features") & (f.step < 999)])
+    assert "never overtakes" in read_probing(never)
