@@ -1,8 +1,9 @@
 """Training the base MLLM (the paper's "LLaVA-1.5" analogue), stage by stage:
 
 0. ``lm``: ``tiny`` only: pre-train the LM on the world's prior-only text corpus (its bias);
-1. ``vision``: pre-train the vision tower contrastively on image-caption pairs (a ``CLIPModel``),
-   keep the vision half;
+1. ``vision``: pre-train the vision tower to see, supervised by the renderer's exact ground truth on
+   scenes whose objects are independent of their place (``bpo.training.vision``; contrastive CLIP
+   on the captions is the other objective);
 2. ``align``: LLaVA stage 1, align the projector on captions (vision tower and LM frozen);
 3. ``sft``: LLaVA stage 2, visual instruction tuning of projector + LM on a deliberately small mix
    of the three data sources.
@@ -17,15 +18,15 @@ import json
 from dataclasses import asdict
 
 import torch
-from transformers import CLIPConfig, CLIPModel, CLIPTextConfig
 
 from bpo.cache import atomic_dir, stage_dir
 from bpo.models.config import ModelConfig
 from bpo.models.llava import build_model, load_pretrained
 from bpo.training.config import BaseTrainingConfig
-from bpo.models.forward import lm_loss, pixel_values, text_only_loss
+from bpo.models.forward import lm_loss, text_only_loss
 from bpo.training.data import collate, encode_all, image_features, length_grouped_batches
 from bpo.training.loop import OptimConfig, train_steps
+from bpo.training.vision import pretrain_contrastive, pretrain_supervised
 from bpo.world.config import SOURCES
 
 STAGES = ("lm", "vision", "align", "sft")
@@ -55,32 +56,6 @@ def pretrain_lm(model, processor, texts: list[str], cfg: BaseTrainingConfig, pro
 
     return train_steps(list(model.parameters()), iter(batches), loss_fn, len(batches), OptimConfig(cfg.lm_lr, weight_decay=0.01),
                        "0 lm pre-training", progress)
-
-
-def pretrain_vision(model, processor, images, captions: list[str], cfg: BaseTrainingConfig, progress: bool) -> list[dict]:
-    """CLIP-style contrastive pre-training of a vision tower of the model's own shape, then copied in."""
-    tok = processor.tokenizer
-    vision_cfg = model.config.vision_config
-    eos = tok.convert_tokens_to_ids("<|endoftext|>")  # not id 2: CLIP treats eos id 2 as a legacy case
-    text_cfg = CLIPTextConfig(vocab_size=len(tok), hidden_size=vision_cfg.hidden_size, intermediate_size=4 * vision_cfg.hidden_size,
-                              num_hidden_layers=2, num_attention_heads=vision_cfg.num_attention_heads,
-                              max_position_embeddings=64, eos_token_id=eos, pad_token_id=eos, bos_token_id=eos)
-    torch.manual_seed(cfg.seed)
-    clip = CLIPModel(CLIPConfig(text_config=text_cfg.to_dict(), vision_config=vision_cfg.to_dict(),
-                                projection_dim=vision_cfg.hidden_size))
-    clip.vision_model.load_state_dict(model.model.vision_tower.state_dict())
-    encoded = [tok(c, add_special_tokens=False).input_ids[:63] + [eos] for c in captions]
-    pixels = pixel_values(processor, images)
-    batches = length_grouped_batches([1] * len(images), cfg.vision_batch, cfg.seed, cfg.vision_epochs)
-
-    def loss_fn(batch):
-        ids, mask, _ = collate([(encoded[i], encoded[i]) for i in batch], eos)
-        return clip(input_ids=ids, attention_mask=mask, pixel_values=pixels[batch], return_loss=True).loss, len(batch)
-
-    log = train_steps(list(clip.parameters()), iter(batches), loss_fn, len(batches),
-                      OptimConfig(cfg.vision_lr, weight_decay=0.1), "1 vision pre-training (CLIP)", progress)
-    model.model.vision_tower.load_state_dict(clip.vision_model.state_dict())
-    return log
 
 
 def train_on_conversations(model, processor, feats: torch.Tensor, conversations: list[list[dict]], lr: float,
@@ -134,9 +109,12 @@ def train_base_model(preset: str, world: dict, world_key: dict, model_cfg: Model
             _freeze(model, ("lm",))
             logs[stage] = pretrain_lm(model, processor, list(world["corpus"]["text"]), cfg, progress)
         elif stage == "vision":
-            ds = world["caption"]
-            captions = [c[-1]["content"] for c in ds["conversations"]]
-            logs[stage] = pretrain_vision(model, processor, _images(ds, len(ds)), captions, cfg, progress)
+            if cfg.vision_objective == "supervised":
+                logs[stage] = pretrain_supervised(model, cfg, progress)
+            else:
+                ds = world["caption"]
+                captions = [c[-1]["content"] for c in ds["conversations"]]
+                logs[stage] = pretrain_contrastive(model, processor, _images(ds, len(ds)), captions, cfg, progress)
         elif stage == "align":
             ds = world["caption"]
             n = min(cfg.align_examples, len(ds))

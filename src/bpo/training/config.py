@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 
+VISION_OBJECTIVES = ("supervised", "contrastive")
+
+
 @dataclass(frozen=True)
 class BaseTrainingConfig:
     """How the base model is trained. The size of stage 2 (``sft_examples``) is fixed once from the
@@ -14,9 +17,11 @@ class BaseTrainingConfig:
     lm_epochs: int = 2  # tiny's LM pre-training on the corpus
     lm_lr: float = 1e-3
     lm_batch: int = 32
-    vision_epochs: int = 4
-    vision_lr: float = 5e-4
-    vision_batch: int = 128  # contrastive: more in-batch negatives per step
+    vision_objective: str = "supervised"  # or "contrastive" (CLIP on the world's captions)
+    vision_images: int = 24000  # supervised: freshly drawn scenes seen, one per image view
+    vision_epochs: int = 4  # contrastive: passes over the caption set
+    vision_lr: float = 1e-3
+    vision_batch: int = 64
     align_examples: int = 1500
     align_lr: float = 1e-3  # LLaVA's stage-1 rate: only the projector learns
     sft_examples: int = 1200
@@ -26,6 +31,9 @@ class BaseTrainingConfig:
     max_length: int = 320  # 64 image tokens + the longest description, with room to spare
 
     def __post_init__(self):
+        if self.vision_objective not in VISION_OBJECTIVES:
+            raise ValueError(f"BaseTrainingConfig.vision_objective must be one of {VISION_OBJECTIVES}, "
+                             f"got {self.vision_objective!r}")
         for name, value in asdict(self).items():
-            if name != "seed" and not value > 0:
+            if name not in ("seed", "vision_objective") and not value > 0:
                 raise ValueError(f"BaseTrainingConfig.{name} must be positive, got {value}")
