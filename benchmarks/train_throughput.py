@@ -10,7 +10,11 @@ Prints Markdown tables:
    bf16 autocast, gradient clipping, AdamW; median over ``--steps`` steps after warm-up. Two rows:
    full fine-tuning (fp32 master weights) and frozen bf16 LM + LoRA (r=64, every linear layer of
    the LM; projector still fully trained);
-3. generation tokens/s for 32 world prompts, batched (32) vs one by one, greedy, 48 new tokens.
+3. generation tokens/s for 32 world prompts, batched (32) vs one by one, greedy, 48 new tokens;
+4. vision pre-training (stage 1, ``bpo.training.vision``) in images/s: rendering scenes with their
+   masks and patch targets, a supervised training step of the tower and its heads on an already
+   rendered batch, and the two together as ``pretrain_supervised`` runs them (one after the other,
+   on the same cores).
 
 FLOP counts are matmul FLOPs only (see ``train_flops``); the share of peak is what a step achieves
 relative to the bf16 matmul peak measured above.
@@ -27,6 +31,7 @@ import time
 import torch
 
 from bpo.models.config import ModelConfig
+from bpo.presets import base_training_config
 from bpo.models.llava import build_model
 from bpo.models.chat import IGNORE_INDEX, encode_example
 from bpo.training.loop import OptimConfig, train_steps
@@ -160,6 +165,33 @@ def time_steps(model, batch, steps: int, warmup: int) -> list[float]:
 
 
 # ---------------------------------------------------------------------------------------------
+# 4. vision pre-training
+
+
+def vision_rates(model, batch_size: int, steps: int, warmup: int) -> dict[str, float]:
+    """Images/s of rendering a batch (scenes, masks, patch targets), of one supervised step on a
+    rendered batch (bf16 autocast, AdamW: the training loop) and of both in turn."""
+    from bpo.training.vision import SeeingHeads, render_batch, scene_stream, tower_features
+
+    tower, vcfg = model.model.vision_tower, model.config.vision_config
+    layer = model.config.vision_feature_layer
+    tower.requires_grad_(True).train()
+    heads = SeeingHeads(vcfg.hidden_size)
+    start = time.perf_counter()
+    batches = [render_batch(scene_stream(0, "benchmark", i * batch_size, batch_size), vcfg.image_size, vcfg.patch_size)
+               for i in range(steps)]
+    render_s = (time.perf_counter() - start) / steps
+    pixels, targets = batches[0]
+    log = train_steps([*tower.parameters(), *heads.parameters()], iter(range(warmup + steps)),
+                      lambda _: (SeeingHeads.loss(heads(tower_features(tower, pixels, layer)), targets), batch_size),
+                      warmup + steps, OptimConfig(lr=1e-4), "benchmark", progress=False)
+    step_s = statistics.median(row["seconds"] for row in log[warmup:])
+    tower.requires_grad_(False)
+    return {"render": batch_size / render_s, "train step": batch_size / step_s,
+            "render + train step": batch_size / (render_s + step_s)}
+
+
+# ---------------------------------------------------------------------------------------------
 # 3. generation
 
 
@@ -249,6 +281,15 @@ def main() -> None:
     print("| model weights | batched tokens/s | one-by-one tokens/s | speed-up |\n| --- | ---: | ---: | ---: |")
     for label, (b, s) in gen.items():
         print(f"| {label} | {b:,.1f} | {s:,.1f} | {b / s:.1f}x |")
+    print()
+
+    vb = base_training_config(args.preset).vision_batch if args.preset in ("tiny", "smol") else 32
+    rates = vision_rates(model, vb, args.steps, args.warmup)
+    print(f"Vision pre-training (supervised, {cfg.image_size}px images, batch {vb}; rendering is single-threaded "
+          f"numpy/PIL, the step uses every thread; median of {args.steps} steps after {args.warmup} warm-up):\n")
+    print("| part | images/s |\n| --- | ---: |")
+    for part, r in rates.items():
+        print(f"| {part} | {r:,.0f} |")
     print(f"\nTotal {time.perf_counter() - wall:.0f} s; load average at the end {os.getloadavg()[0]:.1f}")
 
 

@@ -30,6 +30,11 @@ def test_sweep_has_every_split_place_step_and_metric_with_a_shared_clean_start(s
     clean = sweep[sweep.step == 0].pivot_table(index=["split", "metric"], columns="place", values="value",
                                                dropna=False)
     assert (clean.nunique(axis=1, dropna=False) <= 1).all()  # one clean run shared by every place
+    # the intervals: present exactly for the two metrics the choice reads, and holding their value
+    has = sweep.dropna(subset=["lo"])
+    assert set(has.metric) <= {"chair_i", "pope_adv_accuracy"} and "pope_adv_accuracy" in set(has.metric)
+    assert ((has.lo <= has.value + 1e-9) & (has.value <= has.hi + 1e-9)).all()
+    assert sweep[~sweep.metric.isin(["chair_i", "pope_adv_accuracy"])].lo.isna().all()
 
 
 def test_noise_at_step_999_changes_the_sweeps_metrics_at_every_place(sweep):

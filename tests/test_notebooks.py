@@ -23,7 +23,8 @@ from bpo.reproduce import notebooks, run_notebook
 # Small parameters per notebook: a new notebook must say here how to run it quickly.
 SMALL = {
     "00_world": {"size_scale": 0.02, "n_samples": 8},
-    "01_base_mllm": {"size_scale": 0.02, "train_scale": 0.02, "n_examples": 1},
+    "01_base_mllm": {"size_scale": 0.02, "train_scale": 0.02, "n_examples": 1, "n_probe_fit": 40, "n_probe_test": 10,
+                     "n_boot": 40},
     "02_bias_probing": {"size_scale": 0.02, "train_scale": 0.02, "n_probe": 3, "probe_steps": "0,500,999",
                         "sweep_steps": "999", "n_describe": 2, "n_pope": 3},
     "03_preference_dataset": {"size_scale": 0.02, "train_scale": 0.02, "contrastive": True, "n_examples": 1},
@@ -116,8 +117,21 @@ def _check_01(said):
         assert m.f1 == pytest.approx(2 * m.precision * m.recall / (m.precision + m.recall) if m.precision + m.recall else 0)
     # the headline and truncation tables are views of the same scores
     head = _table("base_headline_tiny")
-    assert list(head.columns) == ["benchmark", "metric", "typical", "atypical", "atypical - typical"]
+    cols = ["typical", "atypical", "atypical - typical"]
+    assert list(head.columns) == ["benchmark", "metric", *cols, *(f"{c}_{e}" for c in cols for e in ("lo", "hi"))]
     np.testing.assert_allclose(head["atypical - typical"], head.atypical - head.typical)
+    for c in cols:  # every interval holds its value (NaN where no resample could compute it)
+        h = head.dropna(subset=[f"{c}_lo"])
+        assert (h[f"{c}_lo"] <= h[c] + 1e-9).all() and (h[c] <= h[f"{c}_hi"] + 1e-9).all(), head
+    for row in head.itertuples():
+        assert row.typical == pytest.approx(scores.set_index(["benchmark", "split", "metric"])
+                                            .value.get((row.benchmark, "typical", row.metric)), nan_ok=True)
+    regime = _table("base_regime_tiny")
+    assert len(regime) == 6 and set(regime.verdict) <= {"met", "missed", "unclear", "not measured"}
+    probe = _table("base_vision_probe_tiny").set_index("split")
+    assert list(probe.index) == ["typical", "atypical", "independent"]
+    assert (probe.images == SMALL["01_base_mllm"]["n_probe_test"]).all()
+    assert probe[["object_f1", "place"]].stack().between(0, 1).all()
     cut = _table("base_truncation_tiny").set_index("benchmark")
     assert set(cut.index) == set(BENCHMARKS) and set(cut.columns) == set(SPLITS)
     for row in scores[scores.metric == "truncated_%"].itertuples():

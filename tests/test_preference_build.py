@@ -91,6 +91,12 @@ def test_choose_injection_takes_the_higher_fact_difference_rate():
     assert choose_injection(frame({"error_injection": 0.4, "prior_guided": 0.9})) == "prior_guided"
     assert choose_injection(frame({"error_injection": 0.9, "prior_guided": 0.4})) == "error_injection"
     assert choose_injection(frame({"error_injection": 0.5, "prior_guided": 0.5})) == "error_injection"
+    # each rate carries its interval over the 10 negatives: all-or-none has zero width, 4 of 10 does not
+    table = fact_difference(frame({"error_injection": 0.4, "prior_guided": 1.0}))
+    lo, hi = table.loc["prior_guided", ["fact_difference_%_lo", "fact_difference_%_hi"]]
+    assert lo == hi == 100
+    lo, hi = table.loc["error_injection", ["fact_difference_%_lo", "fact_difference_%_hi"]]
+    assert 0 <= lo < 40 < hi <= 90
     with pytest.raises(ValueError, match="no error-injection"):
         choose_injection(frame({"image_weakened": 0.5}))
 

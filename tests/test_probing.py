@@ -114,7 +114,9 @@ def test_takeover_on_a_hand_built_frame():
         ("projector", 0): (-3.0, -1.5, -5.0, 2.0, 100.0), ("projector", 500): (-3.0, -1.5, -5.0, 2.0, 100.0),
         ("projector", 999): (-3.0, -1.5, -5.0, 2.0, 100.0),
     }
-    assert list(table.columns) == ["true", "prior_best", "control", "evidence", "prior_wins_%"]
+    assert list(table.columns) == ["true", "prior_best", "control", "evidence", "evidence_lo", "evidence_hi",
+                                   "prior_wins_%", "prior_wins_%_lo", "prior_wins_%_hi"]
+    table = table[["true", "prior_best", "control", "evidence", "prior_wins_%"]]
     assert list(table.index) == list(expected)
     for key, row in expected.items():
         assert tuple(table.loc[key]) == pytest.approx(row), key
@@ -125,10 +127,10 @@ def test_read_probing_says_from_which_step_the_prior_takes_over_per_place():
     said = read_probing(takeover(_hand_frame()))
     lines = {line.split("**")[1]: line for line in said.splitlines() if line.startswith("- **")}
     assert set(lines) == {"pixels", "features", "projector"}
-    assert "50 % of images at step 0 and 100 % at step 999 (on most images from step 500)" in lines["pixels"]
+    assert "50 % of images at step 0 [0, 100] and 100 % [100, 100] at step 999 (on most images from step 500)" in lines["pixels"]
     assert "true noun -2.00 -> -4.50, of the prior's best -2.00 -> -1.50" in lines["pixels"]
-    assert "+3.00 -> +0.00 nats" in lines["pixels"]
-    assert "0 % of images at step 0 and 50 % at step 999 (on most images at no step)" in lines["features"]
+    assert "+3.00 [2.00, 4.00] -> +0.00 [0.00, 0.00] nats" in lines["pixels"]
+    assert "0 % of images at step 0 [0, 0] and 50 % [0, 100] at step 999 (on most images at no step)" in lines["features"]
     assert "(on most images already on clean images)" in lines["projector"]
     assert "**As in the paper's Figure 5**" in said
     assert "falls most with noise on the **pixels** (+3.00 nats" in said

@@ -29,17 +29,19 @@ def test_takeover_means_over_images_of_the_best_prior_noun_and_the_evidence():
     table = takeover(_frame(HAND))
     clean, noisy = table.loc[("pixels", 0)], table.loc[("pixels", 999)]
     # step 0: true (-2, -1), best prior (-1, -2), control means (-5, -4); evidence 3 and 3; the prior wins on image 0
-    assert clean.to_dict() == pytest.approx({"true": -1.5, "prior_best": -1.5, "control": -4.5, "evidence": 3.0,
+    # two images: the evidence is 3 on both (a zero-width interval), the prior wins on one of two
+    assert (clean.evidence_lo, clean.evidence_hi, clean["prior_wins_%_lo"], clean["prior_wins_%_hi"]) == (3, 3, 0, 100)
+    assert clean[["true", "prior_best", "control", "evidence", "prior_wins_%"]].to_dict() == pytest.approx({"true": -1.5, "prior_best": -1.5, "control": -4.5, "evidence": 3.0,
                                              "prior_wins_%": 50.0})
     # step 999: true (-4, -3), best prior (-1, -2), controls (-4, -3): no evidence left, the prior wins on both
-    assert noisy.to_dict() == pytest.approx({"true": -3.5, "prior_best": -1.5, "control": -3.5, "evidence": 0.0,
+    assert noisy[["true", "prior_best", "control", "evidence", "prior_wins_%"]].to_dict() == pytest.approx({"true": -3.5, "prior_best": -1.5, "control": -3.5, "evidence": 0.0,
                                              "prior_wins_%": 100.0})
 
 
 def test_read_probing_says_when_the_prior_takes_over():
     said = read_probing(takeover(_frame(HAND)))
     assert "on most images from step 999" in said and "As in the paper's Figure 5" in said
-    assert "+3.00 -> +0.00 nats" in said
+    assert "+3.00 [3.00, 3.00] -> +0.00 [0.00, 0.00] nats" in said
     always = {k: (v[0] - 5, v[1], v[2]) for k, v in HAND.items()}  # the true noun never wins
     assert "already on clean images" in read_probing(takeover(_frame(always)))
     never = {k: (0.0, v[1], v[2]) for k, v in HAND.items()}  # the true noun always wins

@@ -121,31 +121,23 @@ def test_read_and_score_count_by_hand():
     assert s["sign"] == 0  # no patch read as sign: the sign counts as unread
 
 
-@pytest.fixture(scope="module")
-def tiny_towers():
-    """An untrained tiny LLaVA and a copy whose tower had a few seconds of supervised pre-training."""
+def test_a_tiny_tower_learns_to_see_within_seconds():
+    """300 steps (9,600 fresh scenes, about 15 s on 2 cores): held-out patches' nouns and colours,
+    read by fresh linear heads, rise well above chance and above the untrained tower's reading."""
     import copy
 
     from bpo.models.llava import build_model
     from bpo.presets import base_training_config, model_config
     from bpo.training.vision import pretrain_supervised
+    from bpo.vision_probe import patch_accuracy
 
-    model, _ = build_model(model_config("tiny"), tokenizer_texts=["a cat on a street"] * 20, progress=False)
-    trained = copy.deepcopy(model)
-    cfg = dataclasses.replace(base_training_config("tiny"), vision_images=3200, vision_batch=32, vision_lr=2e-3)
+    untrained, _ = build_model(model_config("tiny"), tokenizer_texts=["a cat on a street"] * 20, progress=False)
+    trained = copy.deepcopy(untrained)
+    cfg = dataclasses.replace(base_training_config("tiny"), vision_images=9600, vision_batch=32, vision_lr=3e-3)
     log = pretrain_supervised(trained, cfg, progress=False)
-    return model.eval(), trained.eval(), log
-
-
-def test_a_tiny_tower_learns_to_see_within_seconds(tiny_towers):
-    from bpo.vision_probe import probe_report
-
-    untrained, trained, log = tiny_towers
-    assert len(log) == 100 and np.mean([r["loss"] for r in log[-10:]]) < 0.7 * log[0]["loss"]
-    before = probe_report(untrained, seed=1, n_fit=300, n_test=100, progress=False).set_index("split")
-    after = probe_report(trained, seed=1, n_fit=300, n_test=100, progress=False).set_index("split")
-    for split in ("typical", "atypical"):
-        # Chance: 1 of 8 places, 1 of 11 colours; the untrained tower is the measured floor.
-        assert after.loc[split, "place"] > 0.6 > 1 / 8
-        assert after.loc[split, "object_f1"] > before.loc[split, "object_f1"] + 0.15
-        assert after.loc[split, "colour"] > max(before.loc[split, "colour"], 1 / 11) + 0.2
+    assert len(log) == 300 and np.mean([r["loss"] for r in log[-10:]]) < 0.6 * log[0]["loss"]
+    before, after = (patch_accuracy(m.eval(), seed=1, n_fit=200, n_test=60) for m in (untrained, trained))
+    # Measured at this seed: nouns 0.03 -> 0.07 (chance 0.025), colours 0.50 -> 0.80 (chance 0.09);
+    # raw pixels already carry colour, so the untrained tower, not chance, is the colour floor.
+    assert after["noun"] > 2 * after["noun_chance"] and after["noun"] > before["noun"] + 0.02
+    assert after["colour"] > before["colour"] + 0.15 and after["colour"] > 5 * after["colour_chance"]

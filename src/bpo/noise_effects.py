@@ -10,16 +10,18 @@ in evaluation. The sweep makes a choice, so it runs on the *validation* copy of 
 from __future__ import annotations
 
 import copy
+from math import nan
 
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
 from bpo.evaluation.config import AnswerConfig
-from bpo.evaluation.halbench import score_halbench
-from bpo.evaluation.pope import score_pope
+from bpo.evaluation.halbench import score_halbench, summarise_halbench
+from bpo.evaluation.pope import score_pope, summarise_pope
 from bpo.evaluation.suite import items_of
 from bpo.evaluation.text import place_words
+from bpo.evaluation.uncertainty import summary_interval
 from bpo.models.generate import generate
 from bpo.noise import PLACES, weakened
 from bpo.world.scene import Scene
@@ -42,9 +44,10 @@ def _rows(ds, n: int) -> list[dict]:
 
 def noise_sweep(model, processor, suite: dict, steps=(300, 500, 700, 900, 999), places=PLACES,
                 splits=("typical", "atypical"), n_describe: int = 16, n_pope: int = 48, seed: int = 0,
-                batch_size: int = 32, progress: bool = True) -> pd.DataFrame:
-    """Long frame (split, place, step, metric, value). The clean model is step 0 of every place
-    (one run, shared), so each line starts from the same point."""
+                batch_size: int = 32, progress: bool = True, n_boot: int = 1000) -> pd.DataFrame:
+    """Long frame (split, place, step, metric, value, lo, hi): lo and hi bound the 95 % bootstrap
+    interval of CHAIR_i and POPE-adversarial accuracy (NaN for the other metrics). The clean model is
+    step 0 of every place (one run, shared), so each line starts from the same point."""
     if model.device.type == "cpu" and model.dtype == torch.float32:
         model = copy.deepcopy(model).to(torch.bfloat16)
     budgets = AnswerConfig()  # the evaluation's answer lengths
@@ -56,15 +59,21 @@ def noise_sweep(model, processor, suite: dict, steps=(300, 500, 700, 900, 999), 
     for split, (describe, pope) in data.items():
         for place, step in conditions:
             said = _answers(model, processor, describe, place, step, seed, budgets.max_new_tokens_describe, batch_size)
-            _, hal = score_halbench(describe, said)
+            hal_records, hal = score_halbench(describe, said)
             places_named = [Scene.from_json(r["scene"]).place in place_words(a) for r, a in zip(describe, said)]
-            _, adv = score_pope(pope, _answers(model, processor, pope, place, step, seed, budgets.max_new_tokens_yes_no,
-                                                batch_size))
+            adv_records, adv = score_pope(pope, _answers(model, processor, pope, place, step, seed,
+                                                         budgets.max_new_tokens_yes_no, batch_size))
             values = {"chair_i": hal["object_hall"], "chair_s": hal["response_hall"],
                       "object_recall": hal["object_recall"], "place_named": 100 * sum(places_named) / len(said),
                       "pope_adv_accuracy": adv["all"]["accuracy"], "pope_adv_yes_ratio": adv["all"]["yes_ratio"]}
+            # 95 % intervals over the items for the numbers the choice of noise reads
+            ci = {"chair_i": summary_interval(hal_records, summarise_halbench, lambda s: s["object_hall"],
+                                              n_boot, seed),
+                  "pope_adv_accuracy": summary_interval(adv_records, summarise_pope, lambda s: s["all"]["accuracy"],
+                                                        n_boot, seed)}
             for p in ([place] if place else list(places)):
-                out += [{"split": split, "place": p, "step": step, "metric": m, "value": v} for m, v in values.items()]
+                out += [{"split": split, "place": p, "step": step, "metric": m, "value": v,
+                         "lo": ci.get(m, (nan, nan))[0], "hi": ci.get(m, (nan, nan))[1]} for m, v in values.items()]
             bar.update()
     bar.close()
     return pd.DataFrame(out)

@@ -148,7 +148,7 @@ def noisy_responses(images: list, steps: list[int], responses: list[str], halluc
 def noise_effects(sweep: pd.DataFrame, name: str = "noise_effects",
                   metrics=("chair_i", "object_recall", "place_named", "pope_adv_accuracy")):
     """CHAIR_i, recall, place named and POPE-adversarial accuracy vs noise step, a line per noise
-    place, a row per scene split."""
+    place (shaded: its 95 % interval, where the sweep has one), a row per scene split."""
     labels = {"chair_i": "CHAIR_i (%) ↓", "chair_s": "CHAIR_s (%) ↓", "object_recall": "object recall (%) ↑",
               "place_named": "names the right place (%)", "pope_adv_accuracy": "POPE adversarial acc. (%) ↑",
               "pope_adv_yes_ratio": "POPE yes-ratio (%)"}
@@ -161,6 +161,8 @@ def noise_effects(sweep: pd.DataFrame, name: str = "noise_effects",
             d = sweep[(sweep.split == split) & (sweep.metric == metric)]
             for place, g in d.groupby("place", sort=False):
                 ax.plot(g.step, g.value, marker="o", color=PLACE_COLOURS.get(place), label=place)
+                if "lo" in g and g.lo.notna().any():  # the 95 % interval over items
+                    ax.fill_between(g.step, g.lo, g.hi, color=PLACE_COLOURS.get(place), alpha=0.12, lw=0)
             ax.set_title(f"{split}: {labels.get(metric, metric)}", fontsize=9)
             if metric == "pope_adv_accuracy":
                 ax.axhline(50, color="grey", lw=0.8, ls=":")

@@ -16,6 +16,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from bpo.evaluation.uncertainty import mean_interval
 from bpo.models.chat import IMAGE_TOKEN, prompt_text
 from bpo.models.forward import pixel_values, vision_features
 from bpo.models.generate import generate
@@ -88,14 +89,22 @@ def per_image(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([g.max().unstack("kind")[["true", "prior"]], g.mean().unstack("kind")[["control"]]], axis=1)
 
 
-def takeover(frame: pd.DataFrame) -> pd.DataFrame:
+def takeover(frame: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
     """Per place and step, means over images: log-likelihood of the true noun, of the prior's best
     noun and of the control nouns; ``evidence`` = true minus mean control (what the image adds for
-    the object that is there); the share (%) of images where the prior's best noun beats the true one."""
+    the object that is there); the share (%) of images where the prior's best noun beats the true
+    one. ``evidence`` and ``prior_wins_%`` carry ``_lo``/``_hi``: 95 % bootstrap intervals over images."""
     best = per_image(frame)
-    m = best.assign(evidence=best.true - best.control, prior_wins=best.prior > best.true).groupby(["place", "step"])
-    return pd.DataFrame({"true": m.true.mean(), "prior_best": m.prior.mean(), "control": m.control.mean(),
-                         "evidence": m.evidence.mean(), "prior_wins_%": 100 * m.prior_wins.mean()})
+    best = best.assign(evidence=best.true - best.control, prior_wins=100.0 * (best.prior > best.true))
+    rows = {}
+    for key, g in best.groupby(["place", "step"], sort=False):
+        row = {"true": g.true.mean(), "prior_best": g.prior.mean(), "control": g.control.mean()}
+        for col, name in (("evidence", "evidence"), ("prior_wins", "prior_wins_%")):
+            row[name], row[f"{name}_lo"], row[f"{name}_hi"] = mean_interval(g[col], n_boot, seed)
+        rows[key] = row
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index = pd.MultiIndex.from_tuples(table.index, names=["place", "step"])
+    return table.sort_index()
 
 
 def noisy_view(processor, image, step: int, seed: int = 0):
@@ -120,6 +129,13 @@ def responses_by_step(model, processor, image, question: str, steps: list[int], 
     return out
 
 
+def _ci(row: pd.Series, name: str, digits: int) -> str:
+    """'[lo, hi]' of a takeover row's interval, or '' for a table without intervals."""
+    if f"{name}_lo" not in row:
+        return ""
+    return f"[{row[f'{name}_lo']:.{digits}f}, {row[f'{name}_hi']:.{digits}f}]"
+
+
 def read_probing(table: pd.DataFrame) -> str:
     """In words, per noise place: how often the prior's best noun beats the true one on clean
     images and at the strongest noise, from which step it wins on most images, and how much the
@@ -132,10 +148,12 @@ def read_probing(table: pd.DataFrame) -> str:
         when = ("already on clean images" if len(over) and over[0] == t.index[0] else
                 f"from step {over[0]}" if len(over) else "at no step")
         lines.append(f"- **{place}**: the prior's best noun beats the true one on {clean['prior_wins_%']:.0f} % of "
-                     f"images at step {t.index[0]} and {last['prior_wins_%']:.0f} % at step {t.index[-1]} (on most "
+                     f"images at step {t.index[0]} {_ci(clean, 'prior_wins_%', 0)} and {last['prior_wins_%']:.0f} % "
+                     f"{_ci(last, 'prior_wins_%', 0)} at step {t.index[-1]} (on most "
                      f"images {when}). Log-likelihood of the true noun {clean.true:.2f} -> {last.true:.2f}, of the "
                      f"prior's best {clean.prior_best:.2f} -> {last.prior_best:.2f}; the image's evidence for the "
-                     f"true object (true minus control) {clean.evidence:+.2f} -> {last.evidence:+.2f} nats.")
+                     f"true object (true minus control) {clean.evidence:+.2f} {_ci(clean, 'evidence', 2)} -> "
+                     f"{last.evidence:+.2f} {_ci(last, 'evidence', 2)} nats.")
     first = table.xs(table.index.get_level_values("step")[0], level="step")
     loss = (first.evidence - table.groupby(level="place").evidence.last()).sort_values()
     if (first["prior_wins_%"] > 50).all():

@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 from bpo.training.loop import autocast
 from bpo.training.vision import (
-    BACKGROUND, COLOURS, NOUNS, SIGN, SIGN_TEXTS, SeeingHeads, render_batch, scene_stream, tower_features,
+    BACKGROUND, COLOURS, IGNORE, NOUNS, SIGN, SIGN_TEXTS, SeeingHeads, render_batch, scene_stream, tower_features,
 )
 from bpo.world import vocab
 from bpo.world.scene import CELLS, Scene, SceneSampling, item_rng, sample_scene
@@ -137,3 +137,20 @@ def probe_report(model, seed: int = 0, n_fit: int = 2000, n_test: int = 400, pro
         readings = [read_scene({k: v[i] for k, v in out.items()}, g) for i in range(len(scenes))]
         rows.append({"split": split, **score_readings(scenes, readings)})
     return pd.DataFrame(rows)
+
+
+def patch_accuracy(model, seed: int = 0, n_fit: int = 300, n_test: int = 100, steps: int = 300) -> dict[str, float]:
+    """The frozen tower, probed patch by patch on held-out independent scenes: of the patches an
+    object covers, the share whose noun and whose colour fresh linear heads name; beside them the
+    chance levels (nouns and colours are drawn uniformly: 1/40 and 1/11). A cheaper, finer reading
+    than :func:`probe_report`, for telling an early tower from an untrained one."""
+    feats, targets = _features(model, scene_stream(seed, "probe-fit", 0, n_fit), progress=False)
+    heads = fit_probe(feats, targets, steps=steps, seed=seed)
+    feats, targets = _features(model, scene_stream(seed, "probe-test", 0, n_test), progress=False)
+    with torch.no_grad():
+        out = heads(feats.float())
+    noun = targets["noun"]
+    on_object = (noun != BACKGROUND) & (noun != SIGN) & (noun != IGNORE)
+    return {"noun": float((out["noun"].argmax(-1) == noun)[on_object].float().mean()),
+            "colour": float((out["colour"].argmax(-1) == targets["colour"])[on_object].float().mean()),
+            "noun_chance": 1 / len(NOUNS), "colour_chance": 1 / len(COLOURS), "patches": int(on_object.sum())}

@@ -41,6 +41,11 @@ def score_halbench(items: list[dict], responses) -> tuple[list[dict], dict]:
         records.append({"item_id": item["item_id"], "mentioned": sorted(mentioned),
                         "hallucinated": sorted(mentioned - truth), "recalled": sorted(mentioned & truth),
                         "n_truth": len(truth)})
+    return records, summarise_halbench(records)
+
+
+def summarise_halbench(records: list[dict]) -> dict:
+    """The summary of :func:`score_halbench` from its per-item records."""
     n_mentions = sum(len(r["mentioned"]) for r in records)
     n_hall = sum(len(r["hallucinated"]) for r in records)
     with_objects = [r for r in records if r["mentioned"]]
@@ -53,4 +58,4 @@ def score_halbench(items: list[dict], responses) -> tuple[list[dict], dict]:
         "n_mentions": n_mentions,
         "n_hallucinated_mentions": n_hall,
     }
-    return records, summary
+    return summary

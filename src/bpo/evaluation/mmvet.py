@@ -57,7 +57,12 @@ def score_mmvet(items: list[dict], responses) -> tuple[list[dict], dict]:
                              f"or answer kind {item['answer_kind']!r}")
         records.append({"item_id": item["item_id"], "capabilities": list(item["capabilities"]),
                         "score": score_answer(item["answer_kind"], item["answer"], response)})
+    return records, summarise_mmvet(records)
+
+
+def summarise_mmvet(records: list[dict]) -> dict:
+    """The summary of :func:`score_mmvet` from its per-item records (a bootstrap resamples these)."""
     summary = {c: 100 * mean(r["score"] for r in records if c in r["capabilities"]) for c in CAPABILITIES}
     summary["Total"] = 100 * mean(r["score"] for r in records)
     summary["counts"] = {**{c: sum(c in r["capabilities"] for r in records) for c in CAPABILITIES}, "Total": len(records)}
-    return records, summary
+    return summary

@@ -67,6 +67,11 @@ def score_pope(items: list[dict], responses) -> tuple[list[dict], dict]:
         answer, decided_by = pope_answer(response)
         records.append({"item_id": item["item_id"], "split": item["split"], "label": item["label"],
                         "answer": answer, "decided_by": decided_by, "correct": answer == item["label"]})
+    return records, summarise_pope(records)
+
+
+def summarise_pope(records: list[dict]) -> dict:
+    """The summary of :func:`score_pope` from its per-item records."""
     summary = {}
     for split in [s for s in POPE_SPLITS if any(r["split"] == s for r in records)] + ["all"]:
         group = [r for r in records if split == "all" or r["split"] == split]
@@ -74,4 +79,4 @@ def score_pope(items: list[dict], responses) -> tuple[list[dict], dict]:
             continue
         summary[split] = {**pope_metrics([r["label"] for r in group], [r["answer"] for r in group]),
                           "n_unparsed": sum(r["decided_by"] == "default" for r in group)}
-    return records, summary
+    return summary

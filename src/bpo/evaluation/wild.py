@@ -56,7 +56,12 @@ def score_wild(items: list[dict], responses) -> tuple[list[dict], dict]:
             raise ValueError(f"{where}: item {i} ({item['item_id']}) has no reference facts")
         records.append({"item_id": item["item_id"], "category": item["category"],
                         **score_response(response, item["reference_facts"], scene_of(item, i, where))})
+    return records, summarise_wild(records)
+
+
+def summarise_wild(records: list[dict]) -> dict:
+    """The summary of :func:`score_wild` from its per-item records."""
     summary = {c: mean(r["score"] for r in records if r["category"] == c) for c in WILD_CATEGORIES}
     summary["all"] = mean(r["score"] for r in records)
     summary["counts"] = {**{c: sum(r["category"] == c for r in records) for c in WILD_CATEGORIES}, "all": len(records)}
-    return records, summary
+    return summary

@@ -32,6 +32,7 @@ from bpo.preference.config import PreferenceConfig, TOKEN_BUDGET
 from bpo.preference.contrastive import contrastive_negatives
 from bpo.preference.dataset import NEGATIVE_TYPES, Candidate, Negative
 from bpo.evaluation.facts import false_facts
+from bpo.evaluation.uncertainty import mean_interval
 from bpo.preference.negatives import error_injection_negatives, prior_guided_negative, sample_negatives
 from bpo.world.config import SOURCES
 from bpo.world.scene import Scene, item_rng
@@ -118,12 +119,16 @@ def check_negatives(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def fact_difference(checked: pd.DataFrame, by: tuple[str, ...] = ("negative_type",)) -> pd.DataFrame:
-    """Per group: negatives, the share (%) that state a fact the world contradicts, empty and
-    identical-to-truth shares, mean words and mean hallucinated objects."""
+    """Per group: negatives, the share (%) that state a fact the world contradicts (with its 95 %
+    bootstrap interval over negatives), empty and identical-to-truth shares, mean words and mean
+    hallucinated objects."""
     g = checked.groupby(list(by), sort=False)
+    ci = g.differs.apply(lambda d: mean_interval(100.0 * d.to_numpy())[1:])
     return pd.DataFrame({
         "negatives": g.size(),
         "fact_difference_%": 100 * g.differs.mean(),
+        "fact_difference_%_lo": ci.str[0],
+        "fact_difference_%_hi": ci.str[1],
         "empty_%": 100 * g.empty.mean(),
         "identical_%": 100 * g.identical.mean(),
         "words": g.words.mean(),
