@@ -25,6 +25,7 @@ import pandas as pd
 from bpo.models.llava import build_model
 from bpo.presets import base_training_config, model_config, world_config
 from bpo.training.vision import pretrain_contrastive, pretrain_supervised
+from bpo.tables import to_markdown
 from bpo.vision_probe import probe_report
 from bpo.world.sources import load_or_build_world
 
@@ -67,7 +68,7 @@ def main() -> None:
             rows.append({"objective": name, "image views": seen, "seconds": round(seconds),
                          "images/s": round(seen / seconds) if seconds else 0, **row})
     table = pd.DataFrame(rows).drop(columns=["images", "signs"])
-    print(table.to_markdown(index=False, floatfmt=".3f"))
+    print(to_markdown(table, ".3f"))
 
 
 if __name__ == "__main__":

@@ -137,7 +137,7 @@ def _check_01(said):
     for row in scores[scores.metric == "truncated_%"].itertuples():
         assert cut.loc[row.benchmark, row.split] == pytest.approx(row.value)
     stages = _table("base_stages_tiny").set_index("stage")
-    assert list(stages.index) == ["lm", "vision", "align", "sft"] and (stages.steps > 0).all()
+    assert list(stages.index) == ["lm", "vision", "ground", "align", "sft"] and (stages.steps > 0).all()
     assert np.isfinite(stages[["first_loss", "last_loss"]]).all().all()
     # LM pre-training and instruction tuning train long enough here to lower their loss (6.5 -> 4.5, 6.2 -> 4.8)
     assert (stages.loc[["lm", "sft"], "last_loss"] < 0.9 * stages.loc[["lm", "sft"], "first_loss"]).all(), stages

@@ -85,7 +85,13 @@ def test_stages_train_only_their_parts_and_resume_from_the_cache(micro):
 
     lm_stage, _ = load_pretrained(root / "lm")
     vision_stage, _ = load_pretrained(root / "vision")
+    ground_stage, _ = load_pretrained(root / "ground")
     align_stage, _ = load_pretrained(root / "align")
+    # grounding moves only the projector
+    assert _same(_snapshot(vision_stage.model.vision_tower), _snapshot(ground_stage.model.vision_tower))
+    assert _same(_snapshot(vision_stage.model.language_model), _snapshot(ground_stage.model.language_model))
+    assert not _same(_snapshot(vision_stage.model.multi_modal_projector),
+                     _snapshot(ground_stage.model.multi_modal_projector))
     # LM pre-training leaves the (random) vision tower alone; CLIP leaves the LM alone;
     # alignment moves only the projector; instruction tuning keeps the vision tower.
     assert _same(_snapshot(lm_stage.model.language_model), _snapshot(vision_stage.model.language_model))

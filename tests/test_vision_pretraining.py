@@ -131,7 +131,9 @@ def test_a_tiny_tower_learns_to_see_within_seconds():
     from bpo.training.vision import pretrain_supervised
     from bpo.vision_probe import patch_accuracy
 
-    untrained, _ = build_model(model_config("tiny"), tokenizer_texts=["a cat on a street"] * 20, progress=False)
+    # the smallest tower (2 layers, 128 wide) keeps this fast; the presets train wider ones
+    small = dataclasses.replace(model_config("tiny"), vision_hidden=128, vision_layers=2)
+    untrained, _ = build_model(small, tokenizer_texts=["a cat on a street"] * 20, progress=False)
     trained = copy.deepcopy(untrained)
     cfg = dataclasses.replace(base_training_config("tiny"), vision_images=9600, vision_batch=32, vision_lr=3e-3)
     log = pretrain_supervised(trained, cfg, progress=False)

@@ -4,8 +4,11 @@
 1. ``vision``: pre-train the vision tower to see, supervised by the renderer's exact ground truth on
    scenes whose objects are independent of their place (``bpo.training.vision``; contrastive CLIP
    on the captions is the other objective);
-2. ``align``: LLaVA stage 1, align the projector on captions (vision tower and LM frozen);
-3. ``sft``: LLaVA stage 2, visual instruction tuning of projector + LM on a deliberately small mix
+2. ``ground`` (when ``ground_images`` > 0): warm-start the projector by regressing image tokens onto
+   the LM's word vectors for what each patch shows (``bpo.training.grounding``: our tower learned
+   from masks, not text, so unlike CLIP its features are not language-aligned);
+3. ``align``: LLaVA stage 1, align the projector on captions (vision tower and LM frozen);
+4. ``sft``: LLaVA stage 2, visual instruction tuning of projector + LM on a deliberately small mix
    of the three data sources.
 
 Each stage is saved (``save_pretrained``: model, processor, and the stage's loss log) under
@@ -25,15 +28,17 @@ from bpo.models.llava import build_model, load_pretrained
 from bpo.training.config import BaseTrainingConfig
 from bpo.models.forward import lm_loss, text_only_loss
 from bpo.training.data import collate, encode_all, image_features, length_grouped_batches
+from bpo.training.grounding import ground_projector
 from bpo.training.loop import OptimConfig, train_steps
 from bpo.training.vision import pretrain_contrastive, pretrain_supervised
 from bpo.world.config import SOURCES
 
-STAGES = ("lm", "vision", "align", "sft")
+STAGES = ("lm", "vision", "ground", "align", "sft")
 
 
-def _stages_for(preset: str) -> tuple[str, ...]:
-    return STAGES if preset == "tiny" else STAGES[1:]
+def _stages_for(preset: str, cfg: BaseTrainingConfig) -> tuple[str, ...]:
+    skip = ({"lm"} if preset != "tiny" else set()) | ({"ground"} if not cfg.ground_images else set())
+    return tuple(s for s in STAGES if s not in skip)
 
 
 def base_dir(preset: str, world_key: dict, model_cfg: ModelConfig, train_cfg: BaseTrainingConfig):
@@ -95,7 +100,7 @@ def train_base_model(preset: str, world: dict, world_key: dict, model_cfg: Model
                      cfg: BaseTrainingConfig, progress: bool = True):
     """(model, processor, logs by stage) of the trained base model; cached and resumable."""
     root = base_dir(preset, world_key, model_cfg, cfg)
-    stages = _stages_for(preset)
+    stages = _stages_for(preset, cfg)
     done = [s for s in stages if (root / s / "config.json").exists()]
     if done:
         model, processor = load_pretrained(root / done[-1])
@@ -115,6 +120,8 @@ def train_base_model(preset: str, world: dict, world_key: dict, model_cfg: Model
                 ds = world["caption"]
                 captions = [c[-1]["content"] for c in ds["conversations"]]
                 logs[stage] = pretrain_contrastive(model, processor, _images(ds, len(ds)), captions, cfg, progress)
+        elif stage == "ground":
+            logs[stage] = ground_projector(model, processor.tokenizer, cfg, progress)
         elif stage == "align":
             ds = world["caption"]
             n = min(cfg.align_examples, len(ds))
@@ -154,5 +161,5 @@ def stage_table(logs: dict[str, list[dict]]):
                                                    tokens=("tokens", "sum"), first_loss=("loss", "first"),
                                                    last_loss=("loss", "last")).reset_index()
     table["per second"] = table.tokens / table.seconds
-    table["unit"] = [{"vision": "images", "lm": "tokens"}.get(s, "answer tokens") for s in table.stage]
+    table["unit"] = [{"vision": "images", "ground": "images", "lm": "tokens"}.get(s, "answer tokens") for s in table.stage]
     return table

@@ -22,6 +22,7 @@ class BaseTrainingConfig:
     vision_epochs: int = 4  # contrastive: passes over the caption set
     vision_lr: float = 1e-3
     vision_batch: int = 64
+    ground_images: int = 0  # projector warm start on word vectors (bpo.training.grounding); 0 = none
     align_examples: int = 1500
     align_lr: float = 1e-3  # LLaVA's stage-1 rate: only the projector learns
     sft_examples: int = 1200
@@ -35,5 +36,7 @@ class BaseTrainingConfig:
             raise ValueError(f"BaseTrainingConfig.vision_objective must be one of {VISION_OBJECTIVES}, "
                              f"got {self.vision_objective!r}")
         for name, value in asdict(self).items():
-            if name not in ("seed", "vision_objective") and not value > 0:
+            if name == "ground_images" and (not isinstance(value, int) or value < 0):
+                raise ValueError(f"BaseTrainingConfig.ground_images must be an int >= 0, got {value!r}")
+            if name not in ("seed", "vision_objective", "ground_images") and not value > 0:
                 raise ValueError(f"BaseTrainingConfig.{name} must be positive, got {value}")
