@@ -21,8 +21,6 @@ from bpo.training.vision import (
 from bpo.world import vocab
 from bpo.world.scene import CELLS, Scene, SceneSampling, item_rng, sample_scene
 
-# --------------------------------------------------------------------------------------------------
-
 def _cell_of_patches(g: int) -> np.ndarray:
     """The 2 x 3 grid cell index of each patch's centre."""
     centre = (np.arange(g) + 0.5) / g
