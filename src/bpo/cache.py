@@ -32,6 +32,13 @@ STAGE_CODE: dict[str, tuple[str, ...]] = {
     "eval": ("bpo.models.generate", "bpo.evaluation.run", "bpo.evaluation.config"),
     "preference": ("bpo.preference", "bpo.models.generate", "bpo.models.scoring", "bpo.noise", "bpo.evaluation.text",
                    "bpo.evaluation.facts"),
+    "tuning": ("bpo.training.tuning", "bpo.training.tuning_config", "bpo.training.pairs", "bpo.training.data",
+               "bpo.training.loop", "bpo.models.chat", "bpo.models.forward", "bpo.noise"),
+}
+# Modules inside a package of STAGE_CODE that do not make that stage: the LoRA fine-tuning lives in
+# bpo.training beside the base model's stages but does not change how a base model is trained.
+NOT_STAGE_CODE: dict[str, tuple[str, ...]] = {
+    "base": ("bpo.training.tuning", "bpo.training.tuning_config", "bpo.training.pairs"),
 }
 
 
@@ -43,11 +50,15 @@ def _sources(module: str) -> list[Path]:
     return sorted(origin.parent.rglob("*.py")) if spec.submodule_search_locations else [origin]
 
 
-def code_version(modules: tuple[str, ...]) -> str:
-    """A hash of the source files of ``modules`` (a package counts with all its modules)."""
+def code_version(modules: tuple[str, ...], exclude: tuple[str, ...] = ()) -> str:
+    """A hash of the source files of ``modules`` (a package counts with all its modules but those
+    named in ``exclude``)."""
+    skip = {_sources(m)[0] for m in exclude}
     digest = hashlib.sha256()
     for module in modules:
         for path in _sources(module):
+            if path in skip:
+                continue
             digest.update(f"{module}:{path.name}\0".encode() + path.read_bytes())
     return digest.hexdigest()[:12]
 
@@ -61,7 +72,7 @@ def stage_params(stage: str, params: dict) -> dict:
     kind = stage.split("/")[0]
     if kind not in STAGE_CODE:
         raise ValueError(f"stage {stage!r} has no entry in bpo.cache.STAGE_CODE: say which code makes it")
-    return {**params, "code": code_version(STAGE_CODE[kind])}
+    return {**params, "code": code_version(STAGE_CODE[kind], NOT_STAGE_CODE.get(kind, ()))}
 
 
 def stage_dir(preset: str, stage: str, params: dict) -> Path:
