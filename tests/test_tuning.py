@@ -77,7 +77,7 @@ def test_shared_image_pass_equals_the_models_own_forward_per_response(setup):
     """Chosen and rejected in one batch, on image embeddings computed once, give the log-probs that
     LlavaForConditionalGeneration's own forward (pixels in, one response at a time) gives."""
     model, processor, ds = setup
-    pairs = encode_pairs(model, processor, ds.select(range(2)), max_length=320, progress=False)
+    pairs = encode_pairs(model, processor, ds.select(range(2)), max_length=320, bf16=False, progress=False)
     pad = processor.tokenizer.pad_token_id
     ref = compute_reference(model, pairs, pad, bf16=False, progress=False)
     pix = processor.image_processor(ds[0]["images"], return_tensors="pt")["pixel_values"]

@@ -1,4 +1,5 @@
-"""What every notebook after ``01`` starts from: a preset's world and its trained base model.
+"""What every notebook after ``01`` starts from: a preset's world and its trained base model, and
+after ``03`` its preference pairs and the BPO / SFT runs on them.
 
 One call gives the world, the base MLLM (trained on first use, loaded from its cache after) and
 the configs that name them, so notebooks and benchmarks do not repeat the preset plumbing.
@@ -6,12 +7,19 @@ the configs that name them, so notebooks and benchmarks do not repeat the preset
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
+from bpo.cache import stage_dir, stage_params
 from bpo.models.config import ModelConfig
-from bpo.presets import base_training_config, model_config, world_config
-from bpo.training.base import base_dir, train_base_model
+from bpo.preference.bootstrap import load_pairs, pairs_dir
+from bpo.presets import base_training_config, model_config, preference_config, world_config
+from bpo.training.base import STAGES, base_dir, train_base_model
 from bpo.training.config import BaseTrainingConfig
+from bpo.training.pairs import select_pairs
+from bpo.training.tuning import TuningRun, train_tuning
+from bpo.training.tuning_config import TuningConfig
 from bpo.world.config import WorldConfig
 from bpo.world.sources import load_or_build_world
 
@@ -44,3 +52,34 @@ def load_base(preset: str, seed: int = 0, size_scale: float = 1.0, train_scale: 
     world = load_or_build_world(preset, world_cfg)
     model, processor, logs = train_base_model(preset, world, asdict(world_cfg), model_cfg, train_cfg, progress)
     return Base(preset, world_cfg, model_cfg, train_cfg, world, model, processor, logs)
+
+
+def base_path(base: Base) -> Path:
+    """The saved base model's directory (its last stage): what an adapter's config points to."""
+    root = base_dir(base.preset, asdict(base.world_cfg), base.model_cfg, base.train_cfg)
+    return max((d for d in root.iterdir() if (d / "config.json").exists()), key=lambda d: STAGES.index(d.name))
+
+
+def load_preference_pairs(base: Base, seed: int = 0, size_scale: float = 1.0, train_scale: float = 1.0):
+    """(pairs data set, its report with ``training_types``, its directory) made by ``03`` for ``base``."""
+    target = pairs_dir(base.preset, base.key, preference_config(base.preset, seed, size_scale, train_scale))
+    ds, report = load_pairs(target)
+    return ds, report, target
+
+
+def tune(base: Base, pairs, pairs_key: str, negative_types: tuple[str, ...], cfg: TuningConfig,
+         stop_after_epoch: int | None = None, progress: bool = True) -> TuningRun:
+    """BPO or SFT (``cfg.method``) of ``base`` on the pairs of ``negative_types``; cached by base,
+    pairs, types and config, resumed from its last epoch when it was interrupted."""
+    ds = select_pairs(pairs, tuple(negative_types))
+    params = {"base": base.key, "pairs": pairs_key, "types": sorted(negative_types), "config": asdict(cfg)}
+    directory = stage_dir(base.preset, "tuning", params)
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "params.json").write_text(json.dumps(stage_params("tuning", params), indent=1, sort_keys=True))
+    ref_params = {k: params[k] for k in ("base", "pairs", "types")} | {
+        "max_pairs": cfg.max_pairs, "max_length": cfg.max_length, "bf16": cfg.bf16,
+        "weaken": [cfg.mdpo_noise_place, cfg.mdpo_noise_step] if cfg.mdpo_weight else None,
+        "seed": cfg.seed if cfg.max_pairs or cfg.mdpo_weight else None}  # the seed only picks pairs and noise
+    reference = stage_dir(base.preset, "tuning/reference", ref_params) / "reference.pt"
+    return train_tuning(base.model, base.processor, ds, cfg, directory, reference, str(base_path(base)),
+                        stop_after_epoch, progress)

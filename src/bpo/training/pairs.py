@@ -71,12 +71,13 @@ def _conversation(prompt: str, response: str) -> list[dict]:
 
 @torch.no_grad()
 def image_embeddings(model, processor, images: list, batch_size: int = 64, weaken: tuple[str, int] | None = None,
-                     seed: int = 0, progress: bool = True) -> torch.Tensor:
-    """Projector outputs of ``images`` [N, n_image_tokens, lm_hidden] (float32); ``weaken`` =
-    (noise place, step) noises them as ``bpo.noise.weakened`` does."""
+                     seed: int = 0, bf16: bool = True, progress: bool = True) -> torch.Tensor:
+    """Projector outputs of ``images`` [N, n_image_tokens, lm_hidden] (stored float32, computed
+    under bf16 autocast as the base model's stage 2 saw them); ``weaken`` = (noise place, step)
+    noises them as ``bpo.noise.weakened`` does."""
     out = []
     place, step = weaken if weaken else (None, 0)
-    with weakened(model, place, step, seed):
+    with weakened(model, place, step, seed), autocast(bf16):
         for start in tqdm(range(0, len(images), batch_size), desc="image embeddings", disable=not progress,
                           leave=False):
             feats = vision_features(model, pixel_values(processor, images[start:start + batch_size]))
@@ -85,7 +86,7 @@ def image_embeddings(model, processor, images: list, batch_size: int = 64, weake
 
 
 def encode_pairs(model, processor, ds, max_length: int, weaken: tuple[str, int] | None = None, seed: int = 0,
-                 progress: bool = True) -> EncodedPairs:
+                 bf16: bool = True, progress: bool = True) -> EncodedPairs:
     """Tokenise every pair and embed every distinct image once (``weaken``: also its weakened copy)."""
     n_tokens = model.config.image_seq_length
     rows: dict[str, int] = {}
@@ -101,8 +102,9 @@ def encode_pairs(model, processor, ds, max_length: int, weaken: tuple[str, int] 
         image_row.append(rows[key])
         for response, out in ((pair["chosen"], chosen), (pair["rejected"], rejected)):
             out.append(encode_example(processor, _conversation(pair["prompt"], response), n_tokens, max_length=max_length))
-    embeds = image_embeddings(model, processor, images, progress=progress)
-    weak = image_embeddings(model, processor, images, weaken=weaken, seed=seed, progress=progress) if weaken else None
+    embeds = image_embeddings(model, processor, images, bf16=bf16, progress=progress)
+    weak = image_embeddings(model, processor, images, weaken=weaken, seed=seed, bf16=bf16,
+                            progress=progress) if weaken else None
     return EncodedPairs(list(ds["pair_id"]), chosen, rejected, np.asarray(image_row), embeds, weak)
 
 

@@ -147,7 +147,7 @@ def train_tuning(base_model, processor, ds, cfg: TuningConfig, directory: Path, 
     model = copy.deepcopy(base_model).float()
     model.eval()
     pad = processor.tokenizer.pad_token_id
-    pairs = encode_pairs(model, processor, ds, cfg.max_length, weaken, cfg.seed, progress)
+    pairs = encode_pairs(model, processor, ds, cfg.max_length, weaken, cfg.seed, cfg.bf16, progress)
     reference = load_or_compute_reference(model, pairs, pad, reference_cache, cfg.bf16, progress)
     model = attach_lora(model, cfg)
     model.train()
