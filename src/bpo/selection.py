@@ -58,8 +58,8 @@ def validation_row(model, base_model, processor, halbench: dict, progress: bool 
     texts = [a for k in halbench for a in answers.answers[k]]
     questions = [it["question"] for k in halbench for it in items[k]]
     fluency = fluency_summary(texts, base_model, processor, questions, autocast=True)
-    return {"atypical_chair_i": scores["atypical", "object_hall"], "typical_chair_i": scores["typical", "object_hall"],
-            "recall": (scores["typical", "object_recall"] + scores["atypical", "object_recall"]) / 2,
+    return {"atypical_chair_i": scores["atypical", "CHAIR_i"], "typical_chair_i": scores["typical", "CHAIR_i"],
+            "recall": (scores["typical", "recall"] + scores["atypical", "recall"]) / 2,
             "parsed_%": fluency["parsed_%"], "perplexity": fluency["perplexity"],
             "repeated_ngram_%": fluency["repeated_ngram_%"], "answers": answers.answers}
 
