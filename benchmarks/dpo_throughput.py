@@ -33,10 +33,8 @@ Three runs, each in its own subprocess so each peak RSS (``ru_maxrss``) is its o
    reference; agreement within 1e-4 is required) and the first batch's mean summed log-probs of
    chosen and rejected; the second step's loss, after one identical AdamW update, is printed too.
    Per sequence, the first batch's summed log-probs are compared as well (each trainer's own
-   reference path, which at step 0 is its policy): they agree to a few 1e-5 only when our image
-   embeddings are made under bf16 autocast, as trl makes its own in every forward; our trainer
-   makes them once in fp32 (``image_embeddings`` runs outside autocast), which moves a summed
-   log-prob by about 1e-2 on the random tiny model. Both numbers are printed;
+   reference path, which at step 0 is its policy): both make the image embeddings under bf16
+   autocast (ours once, trl in every forward), so they agree to a few 1e-5;
 2. ``ours`` and 3. ``trl``: ``--warmup`` untimed steps, then ``--steps`` timed ones, dropout 0.05.
    tokens/s = non-padding tokens of the policy forward (chosen + rejected rows) / seconds, the same
    count for both. Our seconds are the steps' own (``log["seconds"]``); trl's run from the end of
@@ -86,7 +84,7 @@ import torch
 
 from bpo.models.chat import encode_example, to_messages
 from bpo.training.data import length_grouped_batches
-from bpo.training.loop import OptimConfig, autocast, lr_at
+from bpo.training.loop import OptimConfig, lr_at
 from bpo.training.pairs import compute_reference, encode_pairs
 from bpo.training.tuning import lm_linear_targets, train_tuning
 from bpo.training.tuning_config import TuningConfig
@@ -292,13 +290,11 @@ def run_trl(model, processor, ds_trl, cfg: TuningConfig, total: int, workdir: Pa
             "path_params": path_params(trainer.model), "lora_dropout": cfg.lora_dropout}
 
 
-def ours_sequence_logps(model, processor, ds, cfg: TuningConfig, bf16_images: bool) -> list[float]:
+def ours_sequence_logps(model, processor, ds, cfg: TuningConfig) -> list[float]:
     """Our summed log-probs of chosen then rejected of each pair of ``ds`` at step 0 (adapters
-    start as the identity, so policy = reference): ``encode_pairs`` + ``compute_reference``, with
-    the image embeddings in fp32 as our trainer makes them, or under bf16 autocast as trl does."""
+    start as the identity, so policy = reference): ``encode_pairs`` + ``compute_reference``."""
     model = copy.deepcopy(model).float().eval()
-    with autocast(bf16_images):
-        pairs = encode_pairs(model, processor, ds, cfg.max_length, progress=False)
+    pairs = encode_pairs(model, processor, ds, cfg.max_length, bf16=cfg.bf16, progress=False)
     ref = compute_reference(model, pairs, processor.tokenizer.pad_token_id, bf16=cfg.bf16, progress=False)
     return ref["chosen"].tolist() + ref["rejected"].tolist()
 
@@ -363,8 +359,7 @@ def child(args) -> None:
             ds_trl = templated(ds, processor).select(order)
             result["tokens_check"] = token_check(processor, ds_trl, examples, order, cfg.batch_size, cfg.max_length)
             first = ds.select(order[:cfg.batch_size])
-            result["ours_logps"] = {"fp32 images": ours_sequence_logps(model, processor, first, cfg, False),
-                                    "bf16 images": ours_sequence_logps(model, processor, first, cfg, True)}
+            result["ours_logps"] = ours_sequence_logps(model, processor, first, cfg)
             result["ours"] = run_ours(model, processor, ds, cfg, workdir)
             result["trl"] = run_trl(copy.deepcopy(model), processor, ds_trl, cfg, len(order) // cfg.batch_size,
                                     workdir, probe=lambda trainer: trl_sequence_logps(trainer, cfg.batch_size))
@@ -473,10 +468,9 @@ def main() -> None:
           f"logps differences: chosen {first['ours']['logps/chosen'] - first['trl']['logps/chosen']:+.2e}, "
           f"rejected {first['ours']['logps/rejected'] - first['trl']['logps/rejected']:+.2e} (batch means of summed "
           "log-probs, as both trainers log them).")
-    seq = {k: max(abs(a - b) for a, b in zip(v, loss["trl"]["probe"])) for k, v in loss["ours_logps"].items()}
+    seq = max(abs(a - b) for a, b in zip(loss["ours_logps"], loss["trl"]["probe"]))
     print(f"- per sequence (first batch at step 0, where policy = reference): max |ours - trl| of the summed "
-          f"log-probs {seq['fp32 images']:.1e} with our image embeddings as our trainer makes them (fp32), "
-          f"{seq['bf16 images']:.1e} with them made under bf16 autocast, as trl makes its own.")
+          f"log-probs {seq:.1e}.")
     print(f"- second-step loss, after one identical AdamW step (same seed, hence same LoRA A init): ours "
           f"{loss['ours']['steps'][1]['loss']:.6f}, trl {loss['trl']['steps'][1]['loss']:.6f}.")
     print(f"- tokenisation, first batch: {tc['same_ids']}/{tc['sequences']} sequences with identical token ids, "

@@ -28,6 +28,7 @@ SMALL = {
     "02_bias_probing": {"size_scale": 0.02, "train_scale": 0.02, "n_probe": 3, "probe_steps": "0,500,999",
                         "sweep_steps": "999", "n_describe": 2, "n_pope": 3},
     "03_preference_dataset": {"size_scale": 0.02, "train_scale": 0.02, "contrastive": True, "n_examples": 1},
+    "04_training": {"size_scale": 0.02, "train_scale": 0.02, "contrastive": True, "n_seeds": 2, "interval": 1, "n_examples": 1},
 }
 
 # The figures each notebook draws (plots.* save them as <name>.png).
@@ -36,6 +37,7 @@ FIGURES = {
     "01_base_mllm": ["base_training_tiny", "base_benchmarks_tiny"],
     "02_bias_probing": ["probing_tiny", "noisy_responses_tiny", "noise_effects_tiny"],
     "03_preference_dataset": ["preference_negatives_tiny"],
+    "04_training": ["figure6_logprobs_tiny", "bpo_rewards_tiny"],
 }
 
 BENCHMARKS = ("mmvet", "halbench", "wild", "pope-random", "pope-popular", "pope-adversarial")
@@ -206,8 +208,24 @@ def _check_03(said):
     assert f"'{n_truths} records written to bpo.json and read back: identical'" in said
 
 
+def _check_04(said):
+    runs = _table("tuning_runs_tiny")
+    assert sorted(zip(runs.method, runs.seed)) == sorted(product(("bpo", "sft"), (0, 1)))
+    steps = runs.pivot(index="seed", columns="method", values="steps")
+    assert (steps.bpo == steps.sft).all() and (steps.bpo >= 2).all()  # same pairs and schedule
+    bpo = runs[runs.method == "bpo"]
+    assert np.allclose(bpo["first loss"], np.log(2), atol=1e-3)  # adapters start at zero: policy == reference
+    curves = _table("figure6_logprobs_tiny")
+    assert set(curves.curve) == {"BPO positives", "BPO negatives", "SFT ground truth"}
+    assert (curves.n == 2).all()  # interval 1: one step of each of the two seeds
+    shape = _table("figure6_shape_tiny").set_index("curve")
+    assert (shape.lo <= shape.change).all() and (shape.change <= shape.hi).all()
+    assert (shape.holds == (shape.verdict == shape.paper)).all()
+    assert any(x.startswith("**Does the paper's shape hold?**") for x in said)
+
+
 CHECKS = {"00_world": _check_00, "01_base_mllm": _check_01, "02_bias_probing": _check_02,
-          "03_preference_dataset": _check_03}
+          "03_preference_dataset": _check_03, "04_training": _check_04}
 
 
 @pytest.mark.notebook

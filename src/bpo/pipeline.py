@@ -60,9 +60,10 @@ def base_path(base: Base) -> Path:
     return max((d for d in root.iterdir() if (d / "config.json").exists()), key=lambda d: STAGES.index(d.name))
 
 
-def load_preference_pairs(base: Base, seed: int = 0, size_scale: float = 1.0, train_scale: float = 1.0):
+def load_preference_pairs(base: Base, seed: int = 0, size_scale: float = 1.0, train_scale: float = 1.0,
+                          contrastive: bool = False):
     """(pairs data set, its report with ``training_types``, its directory) made by ``03`` for ``base``."""
-    target = pairs_dir(base.preset, base.key, preference_config(base.preset, seed, size_scale, train_scale))
+    target = pairs_dir(base.preset, base.key, preference_config(base.preset, seed, size_scale, train_scale, contrastive))
     ds, report = load_pairs(target)
     return ds, report, target
 

@@ -200,3 +200,44 @@ def negative_statistics(checked: pd.DataFrame, name: str = "preference_negatives
     fig.legend(handles, labels, title="source", loc="lower center", ncol=len(labels), bbox_to_anchor=(0.5, 1.0))
     fig.tight_layout()
     return _save(fig, name)
+
+
+_CURVE_COLOURS = {"BPO positives": "C2", "BPO negatives": "C3", "SFT ground truth": "C0"}
+
+
+def logprob_curves(curves: pd.DataFrame, name: str = "figure6_logprobs"):
+    """Figure 6: summed log-probs of BPO's positives and negatives and of SFT's ground truths per
+    interval of steps (mean and std band), raw and as the change from the base on the same pairs."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+    titles = {"logps": "summed log-prob of the batch's responses", "delta": "change from the base model (same pairs)"}
+    for ax, kind in zip(axes, ("logps", "delta")):
+        for curve, part in curves[curves.kind == kind].groupby("curve", sort=False):
+            colour = _CURVE_COLOURS.get(curve)
+            ax.plot(part.step, part["mean"], marker="o", ms=3, lw=1.8, color=colour, label=curve)
+            ax.fill_between(part.step, part["mean"] - part["std"], part["mean"] + part["std"], color=colour, alpha=0.15)
+        if kind == "delta":
+            ax.axhline(0, color="0.5", lw=0.8, ls="--")
+        ax.set_title(titles[kind], fontsize=10)
+        ax.set_xlabel("training step")
+    axes[0].set_ylabel("log-prob (nats)")
+    axes[1].legend(fontsize=8)
+    fig.suptitle("Log-probs during training: mean ± std per interval of steps, over seeds", fontsize=10)
+    fig.tight_layout()
+    return _save(fig, name)
+
+
+def reward_curves(frame: pd.DataFrame, name: str = "bpo_rewards"):
+    """BPO's implicit rewards per step (thin: each seed; thick: mean over seeds, smoothed)."""
+    metrics = ["rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies"]
+    part = frame[frame.method == "bpo"]
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.4 * len(metrics), 3))
+    for ax, metric in zip(axes, metrics):
+        for _, seed_part in part.groupby("seed"):
+            ax.plot(seed_part.step, seed_part[metric], color="0.75", lw=0.8)
+        mean = part.groupby("step")[metric].mean()
+        ax.plot(mean.index, mean.rolling(max(1, len(mean) // 12), min_periods=1).mean(), color="C3", lw=2)
+        ax.axhline(0.5 if metric.endswith("accuracies") else 0, color="0.5", lw=0.8, ls="--")
+        ax.set_title(metric, fontsize=10)
+        ax.set_xlabel("step")
+    fig.tight_layout()
+    return _save(fig, name)

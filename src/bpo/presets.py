@@ -126,14 +126,17 @@ def base_training_config(preset: str, seed: int = 0, train_scale: float = 1.0) -
 _PREFERENCE = {"noise_place": "pixels", "noise_step": 700, "n_per_source": 128}
 
 
-def preference_config(preset: str, seed: int = 0, size_scale: float = 1.0, train_scale: float = 1.0) -> PreferenceConfig:
-    """How a preset's preference data are made: rows after the base model's stage-2 examples."""
+def preference_config(preset: str, seed: int = 0, size_scale: float = 1.0, train_scale: float = 1.0,
+                      contrastive: bool = False) -> PreferenceConfig:
+    """How a preset's preference data are made: rows after the base model's stage-2 examples
+    (``contrastive``: also the released code's contrastive-decoding negatives)."""
     check_preset(preset)
     _check_scale(size_scale)
     per_source = math.ceil(base_training_config(preset, seed, train_scale).sft_examples / len(SOURCES))
-    return PreferenceConfig(seed=seed, skip=per_source, noise_place=_PREFERENCE["noise_place"],
-                            noise_step=_PREFERENCE["noise_step"],
-                            n_per_source=max(1, round(_PREFERENCE["n_per_source"] * size_scale)))
+    cfg = PreferenceConfig(seed=seed, skip=per_source, noise_place=_PREFERENCE["noise_place"],
+                           noise_step=_PREFERENCE["noise_step"],
+                           n_per_source=max(1, round(_PREFERENCE["n_per_source"] * size_scale)))
+    return dataclasses.replace(cfg, negative_types=cfg.negative_types + ("contrastive",)) if contrastive else cfg
 
 
 # BPO and SFT fine-tuning (04_training): LoRA r 32, alpha 256, dropout 0.05, beta 0.1, cosine
