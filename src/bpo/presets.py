@@ -146,10 +146,21 @@ def preference_config(preset: str, seed: int = 0, size_scale: float = 1.0, train
 # therefore takes 192 pairs x 2 epochs (48 steps of 8). The full default set (703 pairs) is
 # ``max_pairs=0``, one parameter away. tiny trains on every pair.
 _TUNING_SIZE = {"tiny": {"max_pairs": 0, "batch_size": 8}, "smol": {"max_pairs": 192, "batch_size": 8}}
-# The grid searched on the validation copy (``python -m bpo.selection``); the paper's 2e-6 is for
-# thousands of steps of a 7B model, so the grid starts at ten times it and we fit 48 steps.
-TUNING_GRID = {"bpo": {"lr": (5e-5, 2e-4), "beta": (0.1, 0.5)}, "sft": {"lr": (5e-5, 2e-4)}}
-_TUNING_CHOICE = {"bpo": {"lr": 5e-5, "beta": 0.1}, "sft": {"lr": 5e-5}}
+# The grid searched on the validation copy (``python -m bpo.selection``, rule in ``bpo.selection``);
+# the paper's 2e-6 is for thousands of steps of a 7B model, so the grid starts at ten times it.
+# The first grid was lr (5e-5, 2e-4); when no setting passed, 2e-5 was added before the choice.
+TUNING_GRID = {"bpo": {"lr": (2e-5, 5e-5, 2e-4), "beta": (0.1, 0.5)}, "sft": {"lr": (2e-5, 5e-5, 2e-4)}}
+# Measured on smol, seed 0, 40 validation descriptions per split (figures/tuning_grid_smol.md).
+# Base: atypical CHAIR_i 40.8, recall 55.5, parsed 98.8 %, perplexity 2.77. Guards: recall >= 50.5,
+# parsed >= 93.8 %, perplexity <= 4.15.
+# - BPO lr 2e-5, beta 0.5: atypical CHAIR_i 35.2, recall 52.5, parsed 96.2 %, perplexity 2.97: the
+#   only setting to pass both guards, so it is the choice.
+# - BPO lr 5e-5, beta 0.5 scored 36.4 but parsed only 91.2 %; beta 0.1 cut recall (48.0 at 2e-5,
+#   41.3 at 5e-5); lr 2e-4 displaced likelihood (18.8 % and 52.5 % parsed, 18 % repeated 4-grams).
+# - SFT: no lr passed the recall guard (44.5, 49.6, 49.0), so SFT keeps the paper's lr 2e-6.
+# 40 descriptions per split resolve CHAIR_i to about +-7 points: the choice is within the noise of
+# its neighbours, which is what a small grid on a small validation set can give.
+_TUNING_CHOICE = {"bpo": {"lr": 2e-5, "beta": 0.5}, "sft": {"lr": 2e-6}}
 
 
 def tuning_config(preset: str, method: str = "bpo", seed: int = 0, **overrides) -> TuningConfig:

@@ -10,7 +10,7 @@
   ``PERPLEXITY_RATIO`` x the base's: DPO's likelihood displacement shows as degenerate text.
 
 Among the settings that pass both guards the lowest score wins; when none passes, the notebook
-says so and the preset keeps the paper's values.
+says so and the preset keeps the paper's values (lr 2e-6, beta 0.1).
 
 ``python -m bpo.selection --preset smol`` runs the grid of :data:`bpo.presets.TUNING_GRID` and
 writes ``figures/tuning_grid_<preset>.md``; the choice is then written into ``presets.py`` by hand
@@ -23,7 +23,7 @@ import argparse
 import copy
 import dataclasses
 import itertools
-import time
+import json
 from dataclasses import asdict
 
 import pandas as pd
@@ -89,12 +89,14 @@ def run_grid(base, pairs, pairs_key: str, negative_types: tuple[str, ...], seed:
         for values in itertools.product(*fields.values()):
             setting = dict(zip(fields, values))
             cfg = dataclasses.replace(tuning_config(base.preset, method, seed), **setting)
-            start = time.perf_counter()
             run = tune(base, pairs, pairs_key, negative_types, cfg, progress=progress)
-            trained = time.perf_counter() - start
-            row = validation_row(run.model, base.model, base.processor, halbench)
+            trained = sum(r["seconds"] for r in run.log)
+            saved = run.directory / f"validation_{val_scale * size_scale:g}.json"  # a re-run reads, not re-answers
+            if not saved.exists():
+                row = validation_row(run.model, base.model, base.processor, halbench)
+                saved.write_text(json.dumps({k: v for k, v in row.items() if k != "answers"}))
             rows.append({"method": method, **{k: setting.get(k, getattr(cfg, k)) for k in ("lr", "beta")},
-                         "train_s": trained, **{k: v for k, v in row.items() if k != "answers"}})
+                         "train_s": trained, **json.loads(saved.read_text())})
     return choose(pd.DataFrame(rows), base_row), base_row
 
 
