@@ -80,7 +80,7 @@ def tune(base: Base, pairs, pairs_key: str, negative_types: tuple[str, ...], cfg
     ref_params = {k: params[k] for k in ("base", "pairs", "types")} | {
         "max_pairs": cfg.max_pairs, "max_length": cfg.max_length, "bf16": cfg.bf16,
         "weaken": [cfg.mdpo_noise_place, cfg.mdpo_noise_step] if cfg.mdpo_weight else None,
-        "seed": cfg.seed if cfg.max_pairs or cfg.mdpo_weight else None}  # the seed only picks pairs and noise
+        "batch_size": cfg.batch_size, "seed": cfg.seed}  # the seed picks pairs, noise and the first epoch's batches
     reference = stage_dir(base.preset, "tuning/reference", ref_params) / "reference.pt"
     return train_tuning(base.model, base.processor, ds, cfg, directory, reference, str(base_path(base)),
                         stop_after_epoch, progress)

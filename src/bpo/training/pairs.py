@@ -125,45 +125,48 @@ def pair_batch(pairs: EncodedPairs, batch: list[int], pad_id: int, rows: str = "
 
 
 @torch.no_grad()
-def compute_reference(model, pairs: EncodedPairs, pad_id: int, batch_size: int = 16, bf16: bool = True,
-                      progress: bool = True) -> dict[str, torch.Tensor]:
+def compute_reference(model, pairs: EncodedPairs, pad_id: int, batches: list[list[int]] | None = None,
+                      bf16: bool = True, progress: bool = True) -> dict[str, torch.Tensor]:
     """Summed log-probs of chosen and rejected (and of the chosen with the weakened image, when
-    the pairs carry one) under ``model`` as it is: call it on the base, or with adapters disabled."""
+    the pairs carry one) under ``model`` as it is: call it on the base, or with adapters disabled.
+
+    ``batches``: the training's first-epoch batches. bf16 rounding depends on a batch's shape
+    (its padding, its size), so a reference made in the very batches the policy first sees makes
+    step 0's policy and reference agree exactly (loss log 2, as trl's per-step reference gives);
+    None groups similar lengths in batches of 16."""
     was_training = model.training
     model.eval()  # no LoRA dropout in the reference
     weak = pairs.weak_embeds is not None
-    out = {"chosen": [], "rejected": [], **({"weak_chosen": []} if weak else {})}
-    order = np.argsort(pairs.lengths())  # similar lengths together: less padding
-    for start in tqdm(range(0, len(pairs), batch_size), desc="reference log-probs", disable=not progress, leave=False):
-        batch = order[start:start + batch_size].tolist()
+    if batches is None:
+        order = np.argsort(pairs.lengths()).tolist()  # similar lengths together: less padding
+        batches = [order[i:i + 16] for i in range(0, len(order), 16)]
+    if sorted(i for b in batches for i in b) != list(range(len(pairs))):
+        raise ValueError(f"the reference batches must hold every one of the {len(pairs)} pairs exactly once")
+    result = {name: torch.empty(len(pairs)) for name in ("chosen", "rejected", *(("weak_chosen",) if weak else ()))}
+    for batch in tqdm(batches, desc="reference log-probs", disable=not progress, leave=False):
         ids, mask, labels, embeds = pair_batch(pairs, batch, pad_id, "cr", weak_chosen=weak)
         with autocast(bf16):
             logps = sequence_logprobs(model, ids, mask, embeds, labels, projected=True).float()
-        for name, part in zip(out, logps.split(len(batch))):
-            out[name].append((torch.as_tensor(batch), part))
+        for name, part in zip(result, logps.split(len(batch))):
+            result[name][batch] = part
     model.train(was_training)
-    result = {}
-    for name, parts in out.items():
-        values = torch.empty(len(pairs))
-        for idx, part in parts:
-            values[idx] = part
-        result[name] = values
     return result
 
 
-def load_or_compute_reference(model, pairs: EncodedPairs, pad_id: int, cache: Path | None, bf16: bool = True,
+def load_or_compute_reference(model, pairs: EncodedPairs, pad_id: int, cache: Path | None,
+                              batches: list[list[int]] | None = None, bf16: bool = True,
                               progress: bool = True) -> dict[str, torch.Tensor]:
     """:func:`compute_reference`, read from ``cache`` (a ``.pt`` file) when it exists there."""
     if cache is not None and Path(cache).exists():
         saved = torch.load(cache)
-        if saved["pair_ids"] != pairs.pair_ids:
-            raise ValueError(f"{cache} holds reference log-probs of other pairs: delete it to recompute")
+        if saved["pair_ids"] != pairs.pair_ids or saved["batches"] != batches:
+            raise ValueError(f"{cache} holds reference log-probs of other pairs or batches: delete it to recompute")
         return saved["logps"]
-    logps = compute_reference(model, pairs, pad_id, bf16=bf16, progress=progress)
+    logps = compute_reference(model, pairs, pad_id, batches, bf16, progress)
     if cache is not None:
         cache = Path(cache)
         cache.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache.with_suffix(".tmp")
-        torch.save({"pair_ids": pairs.pair_ids, "logps": logps}, tmp)
+        torch.save({"pair_ids": pairs.pair_ids, "batches": batches, "logps": logps}, tmp)
         tmp.replace(cache)
     return logps

@@ -148,7 +148,9 @@ def train_tuning(base_model, processor, ds, cfg: TuningConfig, directory: Path, 
     model.eval()
     pad = processor.tokenizer.pad_token_id
     pairs = encode_pairs(model, processor, ds, cfg.max_length, weaken, cfg.seed, cfg.bf16, progress)
-    reference = load_or_compute_reference(model, pairs, pad, reference_cache, cfg.bf16, progress)
+    plan = [length_grouped_batches(pairs.lengths(), cfg.batch_size, seed=cfg.seed * 1009 + e) for e in range(cfg.epochs)]
+    plan = [[[int(i) for i in b] for b in epoch] for epoch in plan]
+    reference = load_or_compute_reference(model, pairs, pad, reference_cache, plan[0], cfg.bf16, progress)
     model = attach_lora(model, cfg)
     model.train()
     inner = model.get_base_model()  # LoRA layers live inside it; our forward helpers take the LLaVA
@@ -171,8 +173,7 @@ def train_tuning(base_model, processor, ds, cfg: TuningConfig, directory: Path, 
     bar = tqdm(total=total, initial=start_epoch * per_epoch, desc=f"{cfg.method} (LoRA)", disable=not progress,
                leave=False)
     for epoch in range(start_epoch, cfg.epochs):
-        batches = length_grouped_batches(pairs.lengths(), cfg.batch_size, seed=cfg.seed * 1009 + epoch)
-        for batch in batches:
+        for batch in plan[epoch]:
             step = len(log)
             start = time.perf_counter()
             for group in opt.param_groups:
