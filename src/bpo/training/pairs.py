@@ -77,10 +77,10 @@ def image_embeddings(model, processor, images: list, batch_size: int = 64, weake
     noises them as ``bpo.noise.weakened`` does."""
     out = []
     place, step = weaken if weaken else (None, 0)
-    with weakened(model, place, step, seed), autocast(bf16):
+    with weakened(model, place, step, seed), autocast(bf16, model.device.type):
         for start in tqdm(range(0, len(images), batch_size), desc="image embeddings", disable=not progress,
                           leave=False):
-            feats = vision_features(model, pixel_values(processor, images[start:start + batch_size]))
+            feats = vision_features(model, pixel_values(processor, images[start:start + batch_size]).to(model.device))
             out.append(model.model.multi_modal_projector(feats).float())
     return torch.cat(out)
 
@@ -120,7 +120,7 @@ def pair_batch(pairs: EncodedPairs, batch: list[int], pad_id: int, rows: str = "
     if weak_chosen:
         examples += [pairs.chosen[i] for i in batch]
         embeds.append(pairs.weak_embeds[pairs.image_row[batch]])
-    ids, mask, labels = collate(examples, pad_id)
+    ids, mask, labels = (t.to(pairs.embeds.device) for t in collate(examples, pad_id))
     return ids, mask, labels, torch.cat(embeds)
 
 
@@ -145,8 +145,8 @@ def compute_reference(model, pairs: EncodedPairs, pad_id: int, batches: list[lis
     result = {name: torch.empty(len(pairs)) for name in ("chosen", "rejected", *(("weak_chosen",) if weak else ()))}
     for batch in tqdm(batches, desc="reference log-probs", disable=not progress, leave=False):
         ids, mask, labels, embeds = pair_batch(pairs, batch, pad_id, "cr", weak_chosen=weak)
-        with autocast(bf16):
-            logps = sequence_logprobs(model, ids, mask, embeds, labels, projected=True).float()
+        with autocast(bf16, model.device.type):
+            logps = sequence_logprobs(model, ids, mask, embeds, labels, projected=True).float().cpu()
         for name, part in zip(result, logps.split(len(batch))):
             result[name][batch] = part
     model.train(was_training)

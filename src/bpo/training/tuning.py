@@ -63,14 +63,16 @@ def dpo_loss(chosen: torch.Tensor, rejected: torch.Tensor, ref_chosen: torch.Ten
 
 
 def _sums(logp: torch.Tensor, rows: torch.Tensor, n: int) -> torch.Tensor:
-    return torch.zeros(n, dtype=logp.dtype).index_add(0, rows, logp)
+    return torch.zeros(n, dtype=logp.dtype, device=logp.device).index_add(0, rows, logp)
 
 
 def step_loss(model, pairs: EncodedPairs, batch: list[int], reference: dict, cfg: TuningConfig,
               pad_id: int) -> tuple[torch.Tensor, dict]:
     """The loss of one batch of pairs and its log row (trl's metric names)."""
     n = len(batch)
-    ref_c = reference["chosen"][batch]
+    device = pairs.embeds.device
+    ref = {name: values[batch].to(device) for name, values in reference.items()}  # cached on the CPU
+    ref_c = ref["chosen"]
     if cfg.method == "sft":
         ids, mask, labels, embeds = pair_batch(pairs, batch, pad_id, "c")
         logp, rows = token_logprobs(model, ids, mask, embeds, labels, projected=True)
@@ -83,7 +85,7 @@ def step_loss(model, pairs: EncodedPairs, batch: list[int], reference: dict, cfg
     logp, rows = token_logprobs(model, ids, mask, embeds, labels, projected=True)
     seq = _sums(logp.float(), rows, ids.shape[0])
     chosen, rejected = seq[:n], seq[n:2 * n]
-    losses, r_c, r_r = dpo_loss(chosen, rejected, ref_c, reference["rejected"][batch], cfg.beta)
+    losses, r_c, r_r = dpo_loss(chosen, rejected, ref_c, ref["rejected"], cfg.beta)
     loss = losses.mean()
     row = {"rewards/chosen": r_c.mean().item(), "rewards/rejected": r_r.mean().item(),
            "rewards/accuracies": (r_c > r_r).float().mean().item(), "rewards/margins": (r_c - r_r).mean().item(),
@@ -94,7 +96,7 @@ def step_loss(model, pairs: EncodedPairs, batch: list[int], reference: dict, cfg
         loss = loss + cfg.sft_weight * nll
         row["nll"] = nll.item()
     if weak:  # mDPO's conditional term: the same answer, real image over weakened image
-        cond = dpo_loss(chosen, seq[2 * n:], ref_c, reference["weak_chosen"][batch], cfg.beta)[0].mean()
+        cond = dpo_loss(chosen, seq[2 * n:], ref_c, ref["weak_chosen"], cfg.beta)[0].mean()
         loss = loss + cfg.mdpo_weight * cond
         row["mdpo"] = cond.item()
     return loss, row
@@ -119,7 +121,8 @@ def _checkpoint(peft_model, opt, log: list[dict], epoch: int, path: Path) -> Non
 
     tmp = path.with_suffix(".tmp")
     torch.save({"adapter": get_peft_model_state_dict(peft_model), "optimizer": opt.state_dict(), "log": log,
-                "epoch": epoch, "rng": torch.get_rng_state()}, tmp)
+                "epoch": epoch, "rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}, tmp)
     tmp.replace(path)  # atomic: a kill mid-write leaves the previous checkpoint whole
 
 
@@ -169,6 +172,8 @@ def train_tuning(base_model, processor, ds, cfg: TuningConfig, directory: Path, 
         set_peft_model_state_dict(model, state["adapter"])
         opt.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["rng"])
+        if state.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
         log, start_epoch = state["log"], state["epoch"]
     bar = tqdm(total=total, initial=start_epoch * per_epoch, desc=f"{cfg.method} (LoRA)", disable=not progress,
                leave=False)
@@ -178,7 +183,7 @@ def train_tuning(base_model, processor, ds, cfg: TuningConfig, directory: Path, 
             start = time.perf_counter()
             for group in opt.param_groups:
                 group["lr"] = lr_at(step, total, optim_cfg)
-            with autocast(cfg.bf16):
+            with autocast(cfg.bf16, pairs.embeds.device.type):
                 loss, row = step_loss(inner, pairs, batch, reference, cfg, pad)
             where = f"{cfg.method} run {directory.name}: step {step} (epoch {epoch}), pairs {[pairs.pair_ids[i] for i in batch]}"
             if not torch.isfinite(loss):
