@@ -1,7 +1,6 @@
 """LoRA fine-tuning on preference pairs (BPO and SFT): loss, reference cache, shared image pass,
 frozen parts, resume, NaN guard, saved adapters, and the two named options."""
 
-import dataclasses
 import hashlib
 import math
 
