@@ -1,5 +1,7 @@
 # Two commands do all the set-up on a fresh machine: `make reproduce` and `make test`.
 PRESET ?= smol
+# Runs per method in the notebooks that declare n_seeds (`make reproduce SEEDS=3`); empty: their default.
+SEEDS ?=
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -23,7 +25,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 reproduce: setup
-	$(PY) -m bpo.reproduce --preset $(PRESET)
+	$(PY) -m bpo.reproduce --preset $(PRESET) $(if $(SEEDS),--seeds $(SEEDS))
 
 test: setup
 	$(PY) -m pytest -q

@@ -29,6 +29,7 @@ SMALL = {
                         "sweep_steps": "999", "n_describe": 2, "n_pope": 3},
     "03_preference_dataset": {"size_scale": 0.02, "train_scale": 0.02, "contrastive": True, "n_examples": 1},
     "04_training": {"size_scale": 0.02, "train_scale": 0.02, "contrastive": True, "n_seeds": 2, "interval": 1, "n_examples": 1},
+    "05_benchmarks": {"size_scale": 0.02, "train_scale": 0.02, "contrastive": True, "n_attention": 4, "n_boot": 40},
 }
 
 # The figures each notebook draws (plots.* save them as <name>.png).
@@ -38,6 +39,7 @@ FIGURES = {
     "02_bias_probing": ["probing_tiny", "noisy_responses_tiny", "noise_effects_tiny"],
     "03_preference_dataset": ["preference_negatives_tiny"],
     "04_training": ["figure6_logprobs_tiny", "bpo_rewards_tiny"],
+    "05_benchmarks": ["visual_reliance_tiny", "figure2_tiny"],
 }
 
 BENCHMARKS = ("mmvet", "halbench", "wild", "pope-random", "pope-popular", "pope-adversarial")
@@ -224,8 +226,28 @@ def _check_04(said):
     assert any(x.startswith("**Does the paper's shape hold?**") for x in said)
 
 
+def _check_05(said):
+    values = _table("benchmark_values_tiny")
+    assert {"base", "base + VCD", "BPO", "SFT", "BPO, image-weakened", "BPO, self-generated"} <= set(values.model)
+    assert set(values.split) == {"typical", "atypical", "all"}
+    assert ((values.lo <= values.value + 1e-9) & (values.value <= values.hi + 1e-9) | values.lo.isna()).all()
+    paired = _table("paired_bpo_vs_base_tiny")
+    base = values[values.model == "base"].set_index(["benchmark", "split", "metric"]).value
+    bpo = values[values.model == "BPO"].set_index(["benchmark", "split", "metric"]).value
+    p = paired.set_index(["benchmark", "split", "metric"])
+    assert np.allclose(p["diff"], (bpo - base).loc[p.index], equal_nan=True)  # the paired test reads the same scores
+    claims = _table("claims_tiny")
+    assert list(claims.claim) == list("abcde")
+    assert all(v in ("holds", "does not hold") or v.startswith("unclear") for v in claims.verdict)
+    speed = _table("decoding_speed_tiny").set_index("model")
+    assert speed.loc["base + VCD", "tokens/s"] > 0 and speed.loc["base", "answer tokens"] > 0
+    reliance = _table("visual_reliance_tiny")
+    assert set(reliance.model) == {"base", "SFT", "BPO"} and ((reliance.share > 0) & (reliance.share < 1)).all()
+    assert any("looks" in x for x in said)
+
+
 CHECKS = {"00_world": _check_00, "01_base_mllm": _check_01, "02_bias_probing": _check_02,
-          "03_preference_dataset": _check_03, "04_training": _check_04}
+          "03_preference_dataset": _check_03, "04_training": _check_04, "05_benchmarks": _check_05}
 
 
 @pytest.mark.notebook

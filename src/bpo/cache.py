@@ -32,6 +32,8 @@ STAGE_CODE: dict[str, tuple[str, ...]] = {
     "eval": ("bpo.models.generate", "bpo.evaluation.run", "bpo.evaluation.config"),
     "preference": ("bpo.preference", "bpo.models.generate", "bpo.models.scoring", "bpo.noise", "bpo.evaluation.text",
                    "bpo.evaluation.facts"),
+    "vcd": ("bpo.models.generate", "bpo.evaluation.run", "bpo.evaluation.config", "bpo.evaluation.vcd",
+            "bpo.preference.contrastive", "bpo.noise"),
     "tuning": ("bpo.training.tuning", "bpo.training.tuning_config", "bpo.training.pairs", "bpo.training.data",
                "bpo.training.loop", "bpo.models.chat", "bpo.models.forward", "bpo.noise"),
 }

@@ -8,10 +8,16 @@ the configs that name them, so notebooks and benchmarks do not repeat the preset
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 from bpo.cache import stage_dir, stage_params
+from bpo.evaluation.config import AnswerConfig, SuiteConfig
+from bpo.evaluation.run import SuiteAnswers, load_or_answer
+from bpo.evaluation.vcd import VCDConfig, vcd_generate
+from bpo.models.generate import generate
 from bpo.models.config import ModelConfig
 from bpo.preference.bootstrap import load_pairs, pairs_dir
 from bpo.presets import base_training_config, model_config, preference_config, world_config
@@ -43,14 +49,26 @@ class Base:
         return base_dir(self.preset, asdict(self.world_cfg), self.model_cfg, self.train_cfg).name
 
 
+def default_device() -> str:
+    """Where models run after loading: ``$BPO_DEVICE`` if set, else the GPU when there is one."""
+    import torch
+
+    device = os.environ.get("BPO_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
+    if device.split(":")[0] not in ("cpu", "cuda"):
+        raise ValueError(f"BPO_DEVICE={device!r}: expected 'cpu', 'cuda' or 'cuda:N'")
+    return device
+
+
 def load_base(preset: str, seed: int = 0, size_scale: float = 1.0, train_scale: float = 1.0,
-              progress: bool = True) -> Base:
-    """The world and the trained base model of ``preset`` (built and trained when not cached)."""
+              progress: bool = True, device: str | None = None) -> Base:
+    """The world and the trained base model of ``preset`` (built and trained when not cached), on
+    ``device`` (default: :func:`default_device`); everything downstream follows the model's device."""
     world_cfg = world_config(preset, seed=seed, size_scale=size_scale)
     model_cfg = model_config(preset)
     train_cfg = base_training_config(preset, seed=seed, train_scale=train_scale)
     world = load_or_build_world(preset, world_cfg)
     model, processor, logs = train_base_model(preset, world, asdict(world_cfg), model_cfg, train_cfg, progress)
+    model.to(device or default_device())
     return Base(preset, world_cfg, model_cfg, train_cfg, world, model, processor, logs)
 
 
@@ -84,3 +102,35 @@ def tune(base: Base, pairs, pairs_key: str, negative_types: tuple[str, ...], cfg
     reference = stage_dir(base.preset, "tuning/reference", ref_params) / "reference.pt"
     return train_tuning(base.model, base.processor, ds, cfg, directory, reference, str(base_path(base)),
                         stop_after_epoch, progress)
+
+
+def evaluate(base: Base, suite: dict, suite_cfg: SuiteConfig, run: TuningRun | None = None,
+             vcd: VCDConfig | None = None, benchmarks: tuple[str, ...] | None = None,
+             answer_cfg: AnswerConfig = AnswerConfig(), progress: bool = True) -> SuiteAnswers:
+    """A model's answers to ``suite`` (only its ``benchmarks``, e.g. ("mmvet", "halbench"), if
+    given), cached: the base model (``run=None``; 01's cache), greedy or with VCD decoding
+    (``vcd``), or a tuned run (greedy, its adapters merged)."""
+    from bpo.evaluation.suite import benchmark_of
+    from bpo.selection import merged_copy
+
+    key = {"model": base.key, "suite": asdict(suite_cfg), "answer": asdict(answer_cfg)}
+    if benchmarks is not None:
+        unknown = sorted(set(benchmarks) - {benchmark_of(k) for k in suite})
+        if unknown:
+            raise ValueError(f"evaluate: benchmarks {unknown} are not in the suite")
+        suite = {k: v for k, v in suite.items() if benchmark_of(k) in benchmarks}
+        key["benchmarks"] = sorted(benchmarks)
+    if run is not None and vcd is not None:
+        raise ValueError("evaluate: VCD decoding is a row for the base model; pass run or vcd, not both")
+    if run is not None:
+        stage, key = "eval/tuned", {**key, "tuning": run.directory.name}
+    elif vcd is not None:
+        stage, key = "vcd/base", {**key, "vcd": asdict(vcd)}
+    else:
+        stage = "eval/base"
+    target = stage_dir(base.preset, stage, key)
+    model = base.model
+    if run is not None and not (target / "answers.json").exists():
+        model = merged_copy(run.model)  # generation without peft's per-layer detour
+    decoder = generate if vcd is None else partial(vcd_generate, cfg=vcd)
+    return load_or_answer(target, model, base.processor, suite, answer_cfg, progress, decoder)

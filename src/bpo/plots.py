@@ -1,5 +1,5 @@
 """One function per figure. Plots take numbers (data frames, images), never models, and save
-themselves to ``figures/`` as PNG."""
+themselves to ``figures/`` as PNG and PDF."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from bpo.paths import figures_dir
 
 
 def _save(fig, name: str):
-    fig.savefig(figures_dir() / f"{name}.png", dpi=150, bbox_inches="tight")
+    for suffix in ("png", "pdf"):
+        fig.savefig(figures_dir() / f"{name}.{suffix}", dpi=150, bbox_inches="tight")
     return fig
 
 
@@ -239,5 +240,47 @@ def reward_curves(frame: pd.DataFrame, name: str = "bpo_rewards"):
         ax.axhline(0.5 if metric.endswith("accuracies") else 0, color="0.5", lw=0.8, ls="--")
         ax.set_title(metric, fontsize=10)
         ax.set_xlabel("step")
+    fig.tight_layout()
+    return _save(fig, name)
+
+
+_MODEL_COLOURS = {"base": "0.45", "SFT": "C0", "BPO": "C3", "base + VCD": "C2"}
+
+
+def visual_reliance(summary: pd.DataFrame, name: str = "visual_reliance"):
+    """Share of the answer tokens' attention on image tokens per LM layer, one line per model,
+    with its 95 % interval over items as a band."""
+    fig, ax = plt.subplots(figsize=(6.4, 3.4))
+    for model, part in summary.groupby("model", sort=False):
+        colour = _MODEL_COLOURS.get(model)
+        label = f"{model} (answers of {part.answer_tokens.iloc[0]:.0f} tokens)"
+        sns.lineplot(x=part.layer, y=100 * part.share, marker="o", ax=ax, color=colour, label=label)
+        ax.fill_between(part.layer, 100 * part.lo, 100 * part.hi, color=colour, alpha=0.15)
+    ax.set_xlabel("LM layer")
+    ax.set_ylabel("attention on image tokens (%)")
+    ax.set_title("Visual reliance: where the answer tokens look", fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _save(fig, name)
+
+
+def same_question(image, question: str, answers: dict[str, str], hallucinated: dict[str, list[str]],
+                  name: str = "figure2", width: int = 46):
+    """Figure 2 analogue: one image and question, each model's answer under it, the objects it
+    names that are not in the image in red."""
+    import textwrap
+
+    fig, axes = plt.subplots(1, 1 + len(answers), figsize=(3.2 + 3.6 * len(answers), 4.2),
+                             gridspec_kw={"width_ratios": [1] + [1.2] * len(answers)})
+    axes[0].imshow(image, interpolation="nearest")
+    axes[0].set_title(textwrap.fill(question, 40), fontsize=8)
+    for ax in axes:
+        ax.axis("off")
+    for ax, (model, text) in zip(axes[1:], answers.items()):
+        hall = hallucinated[model]
+        ax.set_title(model, fontsize=10, color=_MODEL_COLOURS.get(model, "k"), loc="left")
+        ax.text(0, 1, textwrap.fill(text, width), va="top", fontsize=7.5, family="monospace", transform=ax.transAxes)
+        ax.text(0, 0.02, "not in the image: " + (", ".join(hall) or "none"), fontsize=8,
+                color="#d62728" if hall else "#2ca02c", transform=ax.transAxes)
     fig.tight_layout()
     return _save(fig, name)

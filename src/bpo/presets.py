@@ -141,11 +141,12 @@ def preference_config(preset: str, seed: int = 0, size_scale: float = 1.0, train
 
 # BPO and SFT fine-tuning (04_training): LoRA r 32, alpha 256, dropout 0.05, beta 0.1, cosine
 # schedule with 3 % warm-up, 2 epochs, as the released code (TuningConfig's defaults).
-# Pair budget: on smol one pair (chosen + rejected, ~115 tokens each) costs ~0.75 s of forward and
-# backward on this 2-core CPU, and its reference log-probs ~0.35 s once; a BPO run within 6 min
-# therefore takes 192 pairs x 2 epochs (48 steps of 8). The full default set (703 pairs) is
-# ``max_pairs=0``, one parameter away. tiny trains on every pair.
-_TUNING_SIZE = {"tiny": {"max_pairs": 0, "batch_size": 8}, "smol": {"max_pairs": 192, "batch_size": 8}}
+# Pair budget: on smol one pair (chosen + rejected, ~115 tokens each) costs ~0.93 s of forward and
+# backward on this 2-core CPU (192 pairs x 2 epochs trained in 5.95 min), and its reference
+# log-probs ~0.37 s once (70 s for 192). 192 pairs made a BPO run about 7 min, over the 6-minute
+# budget, so smol takes 144 pairs x 2 epochs (36 steps of 8). The grid below ran at 192 pairs.
+# The full default set (703 pairs) is ``max_pairs=0``, one parameter away. tiny trains on every pair.
+_TUNING_SIZE = {"tiny": {"max_pairs": 0, "batch_size": 8}, "smol": {"max_pairs": 144, "batch_size": 8}}
 # The grid searched on the validation copy (``python -m bpo.selection``, rule in ``bpo.selection``);
 # the paper's 2e-6 is for thousands of steps of a 7B model, so the grid starts at ten times it.
 # The first grid was lr (5e-5, 2e-4); when no setting passed, 2e-5 was added before the choice.

@@ -53,7 +53,7 @@ def continuation_logprobs(model, processor, image, prompt: str, continuations: l
     """[len(steps), len(continuations)]: summed log-probability of each continuation after
     ``prompt`` (which holds the image placeholder), the image weakened at ``noise_place`` and each
     step (``noise_place=None``: clean, one row). The steps share one batched LM pass."""
-    pixels = pixel_values(processor, [image]).to(model.dtype)
+    pixels = pixel_values(processor, [image]).to(model.device, model.dtype)
     projected = []
     for step in ([0] if noise_place is None else steps):
         with weakened(model, noise_place, step, seed):

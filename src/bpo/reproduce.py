@@ -1,16 +1,20 @@
 """Execute the notebooks in order with papermill: ``python -m bpo.reproduce --preset smol``.
 
 Executed copies go to ``runs/<preset>/`` (git-ignored), never over the source notebooks; the
-notebooks themselves write figures and tables to ``figures/``.
+notebooks themselves write figures and tables to ``figures/``, and ``figures/manifest_<preset>.json``
+records which commit, packages and machine ran each notebook and which files it wrote
+(:mod:`bpo.manifest`).
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import json
 import sys
 from pathlib import Path
 
+from bpo.manifest import Manifest
 from bpo.paths import NOTEBOOKS_DIR, runs_dir
 from bpo.presets import DEFAULT_PRESET, PRESETS
 
@@ -21,10 +25,32 @@ def notebooks(only: str | None = None) -> list[Path]:
     return [p for p in found if only is None or p.name.startswith(only)]
 
 
+def declared_parameters(path: Path) -> dict:
+    """The names and default values in a notebook's cell tagged ``parameters``."""
+    nb = json.loads(path.read_text())
+    cells = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if not cells:
+        return {}
+    declared = {}
+    for node in ast.parse("".join(cells[0]["source"])).body:
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    try:
+                        declared[target.id] = ast.literal_eval(node.value)
+                    except (ValueError, TypeError):
+                        declared[target.id] = None  # declared, but not a literal we can read
+    return declared
+
+
+def executed_path(path: Path, preset: str) -> Path:
+    return runs_dir(preset) / path.name
+
+
 def run_notebook(path: Path, preset: str, parameters: dict | None = None, progress: bool = True) -> Path:
     import papermill as pm  # imported here: the library itself does not need papermill
 
-    out = runs_dir(preset) / path.name
+    out = executed_path(path, preset)
     pm.execute_notebook(str(path), str(out), parameters={"preset": preset, **(parameters or {})},
                         cwd=str(path.parent), progress_bar=progress, kernel_name="python3")
     return out
@@ -40,19 +66,43 @@ def _parse_parameter(text: str) -> tuple[str, object]:
         return key, value  # a bare word is a string
 
 
+def _seeds(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"--seeds must be a whole number >= 1, got {text!r}")
+    return n
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--preset", default=DEFAULT_PRESET, choices=PRESETS)
     parser.add_argument("--only", help="run only notebooks whose name starts with this (e.g. 00)")
     parser.add_argument("-p", "--parameter", action="append", type=_parse_parameter, default=[],
                         help="name=value passed to every notebook's parameters cell")
+    parser.add_argument("--seeds", type=_seeds,
+                        help="n_seeds for the notebooks that declare it (runs per method); default: theirs")
     args = parser.parse_args(argv)
     paths = notebooks(args.only)
     if not paths:
         parser.error(f"no notebook in {NOTEBOOKS_DIR} matches {args.only!r}")
+    # --only re-runs a subset: the other notebooks' entries of the last manifest stay true, so keep them
+    manifest = Manifest(args.preset, args.seeds, dict(args.parameter), merge=args.only is not None)
     for path in paths:
+        declared = declared_parameters(path)
+        parameters = dict(args.parameter)
+        # only where declared: papermill would inject an unknown name with a warning, and it would do nothing
+        if args.seeds is not None and "n_seeds" in declared:
+            parameters["n_seeds"] = args.seeds
+        seeds = parameters.get("n_seeds", declared["n_seeds"]) if "n_seeds" in declared else None
         print(f"== {path.name} (preset {args.preset})", flush=True)
-        print(f"   -> {run_notebook(path, args.preset, dict(args.parameter))}", flush=True)
+        with manifest.notebook(path.name, {"preset": args.preset, **parameters}, seeds,
+                               executed_path(path, args.preset)):
+            out = run_notebook(path, args.preset, parameters)
+        print(f"   -> {out}", flush=True)
+    print(f"manifest: {manifest.path}", flush=True)
     return 0
 
 

@@ -91,8 +91,9 @@ def _features(model, scenes: list[Scene], batch: int = 128, desc: str = "probe f
     feats, targets = [], []
     for start in tqdm(range(0, len(scenes), batch), desc=desc, disable=not progress, leave=False):
         pixels, t = render_batch(scenes[start:start + batch], vcfg.image_size, vcfg.patch_size)
-        with torch.no_grad(), autocast(True):
-            feats.append(tower_features(tower, pixels.to(model.dtype), model.config.vision_feature_layer).bfloat16())
+        with torch.no_grad(), autocast(True, model.device.type):
+            feats.append(tower_features(tower, pixels.to(model.device, model.dtype),
+                                        model.config.vision_feature_layer).bfloat16().cpu())
         targets.append(t)
     return torch.cat(feats), {k: torch.cat([t[k] for t in targets]) for k in targets[0]}
 
