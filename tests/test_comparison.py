@@ -89,3 +89,16 @@ def test_claims_follow_the_numbers():
 
 def test_absent_objects_are_named_and_not_negated():
     assert absent_objects("There is a dog and a cat, but no bird.", {"dog"}) == ["cat"]
+
+
+def test_compact_table_has_one_row_per_model_and_blanks_for_unread_benchmarks():
+    from bpo.comparison import compact_table
+
+    values = pd.DataFrame([("base", "mmvet", "all", "Total", 30.0, 25.0, 35.0),
+                           ("BPO", "mmvet", "all", "Total", 40.0, 35.0, 45.0),
+                           ("BPO", "halbench", "all", "CHAIR_i", 10.0, 8.0, 12.0),
+                           ("BPO", "halbench", "typical", "CHAIR_i", 99.0, 98.0, 100.0)],
+                          columns=["model", "benchmark", "split", "metric", "value", "lo", "hi"])
+    t = compact_table(values, ["base", "BPO"]).set_index("model")
+    assert t.loc["BPO", "MM-Vet Total"] == "40.0 [35.0, 45.0]" and t.loc["BPO", "CHAIR_i ↓"] == "10.0 [8.0, 12.0]"
+    assert t.loc["base", "CHAIR_i ↓"] == "" and t.loc["base", "MM-Vet Total"] == "30.0 [25.0, 35.0]"

@@ -30,6 +30,8 @@ SMALL = {
     "03_preference_dataset": {"size_scale": 0.02, "train_scale": 0.02, "contrastive": True, "n_examples": 1},
     "04_training": {"size_scale": 0.02, "train_scale": 0.02, "contrastive": True, "n_seeds": 2, "interval": 1, "n_examples": 1},
     "05_benchmarks": {"size_scale": 0.02, "train_scale": 0.02, "contrastive": True, "n_attention": 4, "n_boot": 40},
+    "06_dataset_scaling": {"size_scale": 0.02, "train_scale": 0.02, "contrastive": True, "fractions": "0.5,1",
+                           "n_boot": 40},
 }
 
 # The figures each notebook draws (plots.* save them as <name>.png).
@@ -40,6 +42,7 @@ FIGURES = {
     "03_preference_dataset": ["preference_negatives_tiny"],
     "04_training": ["figure6_logprobs_tiny", "bpo_rewards_tiny"],
     "05_benchmarks": ["visual_reliance_tiny", "figure2_tiny"],
+    "06_dataset_scaling": ["figure7_scaling"],
 }
 
 BENCHMARKS = ("mmvet", "halbench", "wild", "pope-random", "pope-popular", "pope-adversarial")
@@ -246,8 +249,21 @@ def _check_05(said):
     assert any("looks" in x for x in said)
 
 
+def _check_06(said):
+    frame = _table("scaling_gains_tiny")
+    assert set(frame.metric) == {"MM-Vet Total", "atypical CHAIR_i"} and set(frame.method) == {"bpo", "sft"}
+    sizes = sorted(set(frame.pairs))
+    assert len(sizes) == 2 and sizes[0] < sizes[1]
+    mean = frame[frame.seed.astype(str) == "mean"]
+    assert len(mean) == 2 * 2 * 2 and ((mean.lo <= mean.gain + 1e-9) & (mean.gain <= mean.hi + 1e-9) | mean.lo.isna()).all()
+    versus = _table("scaling_bpo_vs_sft_tiny")
+    assert set(versus["BPO larger"]) <= {"yes", "no", "unclear"} and len(versus) == 4
+    assert any("exceeds SFT's at every size" in x for x in said)
+
+
 CHECKS = {"00_world": _check_00, "01_base_mllm": _check_01, "02_bias_probing": _check_02,
-          "03_preference_dataset": _check_03, "04_training": _check_04, "05_benchmarks": _check_05}
+          "03_preference_dataset": _check_03, "04_training": _check_04, "05_benchmarks": _check_05,
+          "06_dataset_scaling": _check_06}
 
 
 @pytest.mark.notebook

@@ -153,3 +153,23 @@ def paper_claims(takeover: pd.DataFrame | None, bpo_vs_base: pd.DataFrame, bpo_v
         Claim("e", "Under BPO the negatives' log-prob falls while the positives stay flat (SFT's ground truth rises)",
               figure6_parts(shape) if shape is not None else nan),
     ]
+
+
+# The README's compact tables: one column per headline number (CHAIR lower is better).
+COMPACT = {"MM-Vet Total": ("mmvet", "Total"), "CHAIR_s ↓": ("halbench", "CHAIR_s"), "CHAIR_i ↓": ("halbench", "CHAIR_i"),
+           "recall": ("halbench", "recall"), "Wild": ("wild", "all"), "POPE rand. acc.": ("pope-random", "accuracy"),
+           "POPE adv. acc.": ("pope-adversarial", "accuracy"), "POPE adv. yes %": ("pope-adversarial", "yes_ratio")}
+
+
+def compact_table(values: pd.DataFrame, models: list[str], split: str = "all", digits: int = 1) -> pd.DataFrame:
+    """One row per model, one column per headline number of ``split``: 'value [lo, hi]' ('' where
+    the model was not read on that benchmark)."""
+    v = values[values.split == split].set_index(["model", "benchmark", "metric"])
+    rows = []
+    for model in models:
+        row = {"model": model}
+        for column, (bench, metric) in COMPACT.items():
+            hit = v.index.isin([(model, bench, metric)])
+            row[column] = with_ci(*v[hit][["value", "lo", "hi"]].iloc[0], digits) if hit.any() else ""
+        rows.append(row)
+    return pd.DataFrame(rows)

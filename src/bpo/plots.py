@@ -284,3 +284,31 @@ def same_question(image, question: str, answers: dict[str, str], hallucinated: d
                 color="#d62728" if hall else "#2ca02c", transform=ax.transAxes)
     fig.tight_layout()
     return _save(fig, name)
+
+
+def dataset_scaling(frame: pd.DataFrame, name: str = "figure7_scaling"):
+    """Figure 7: gain over the base against preference pairs, one panel per (preset, metric); seeds
+    as points, the mean over seeds as a line with its 95 % interval."""
+    presets = list(dict.fromkeys(frame.preset)) if "preset" in frame else [None]
+    metrics = list(dict.fromkeys(frame.metric))
+    fig, axes = plt.subplots(len(presets), len(metrics), figsize=(4.6 * len(metrics), 3.3 * len(presets)),
+                             squeeze=False)
+    colours = {"bpo": _MODEL_COLOURS["BPO"], "sft": _MODEL_COLOURS["SFT"]}
+    for row, preset in zip(axes, presets):
+        part = frame if preset is None else frame[frame.preset == preset]
+        for ax, metric in zip(row, metrics):
+            here = part[part.metric == metric]
+            for method, m in here.groupby("method"):
+                colour = colours.get(method)
+                points = m[m.seed != "mean"]
+                sns.scatterplot(x=points.pairs, y=points.gain, ax=ax, color=colour, alpha=0.5, s=18, legend=False)
+                mean = m[m.seed == "mean"].sort_values("pairs")
+                ax.errorbar(mean.pairs, mean.gain, yerr=[mean.gain - mean.lo, mean.hi - mean.gain], color=colour,
+                            marker="o", lw=2, capsize=3, label=method.upper())
+            ax.axhline(0, color="0.5", lw=0.8, ls="--")
+            ax.set_title(f"{preset}: {metric}" if preset else metric, fontsize=10)
+            ax.set_xlabel("preference pairs")
+            ax.set_ylabel("gain over the base (positive = better)")
+            ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _save(fig, name)
