@@ -124,13 +124,13 @@ def takeover_part(takeover: pd.DataFrame, place: str = "pixels") -> Part:
 def figure6_parts(shape: pd.DataFrame) -> list[Part]:
     """Claim (e) from 04's shape table: negatives fall, SFT's ground truth rises, and positives stay
     flat, tested as equivalence: the positives' whole interval within FLAT_SHARE of the fall
-    (|change| / fall - FLAT_SHARE, its interval below 0)."""
+    (abs(change) / fall - FLAT_SHARE, its interval below 0)."""
     s = shape.set_index("curve")
     neg, pos = s.loc["BPO negatives"], s.loc["BPO positives"]
     fall = abs(neg.change)
     near = 0.0 if pos.lo <= 0 <= pos.hi else min(abs(pos.lo), abs(pos.hi))
     parts = [Part("BPO negatives, change (nats)", neg.change, neg.lo, neg.hi, -1),
-             Part(f"BPO positives, |change| / negatives' fall - {FLAT_SHARE}", abs(pos.change) / fall - FLAT_SHARE,
+             Part(f"BPO positives, abs(change) / negatives' fall - {FLAT_SHARE}", abs(pos.change) / fall - FLAT_SHARE,
                   near / fall - FLAT_SHARE, max(abs(pos.lo), abs(pos.hi)) / fall - FLAT_SHARE, -1)]
     if "SFT ground truth" in s.index:
         sft = s.loc["SFT ground truth"]

@@ -13,8 +13,9 @@ from bpo.paths import figures_dir
 
 
 def _save(fig, name: str):
-    for suffix in ("png", "pdf"):
-        fig.savefig(figures_dir() / f"{name}.{suffix}", dpi=150, bbox_inches="tight")
+    fig.savefig(figures_dir() / f"{name}.png", dpi=150, bbox_inches="tight")
+    # no creation date: the same figure gives the same PDF bytes, so the manifest's hashes repeat
+    fig.savefig(figures_dir() / f"{name}.pdf", bbox_inches="tight", metadata={"CreationDate": None})
     return fig
 
 

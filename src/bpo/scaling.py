@@ -48,6 +48,7 @@ def gains(items: dict, base: list[dict], runs: dict[tuple[str, int], list[dict]]
             rows.append({"method": method, "pairs": pairs, "metric": name, "seed": "mean",
                          "gain": sign * r["diff"], "lo": lo, "hi": hi})
             for k, answers in enumerate(per_seed):
+                # one seed's point value only (its interval is not shown), so the fewest replicates
                 one = compare(items, base, [answers], 2, seed) if len(per_seed) > 1 else mean
                 rows.append({"method": method, "pairs": pairs, "metric": name, "seed": str(k),
                              "gain": sign * _pick(one, name)["diff"], "lo": float("nan"), "hi": float("nan")})

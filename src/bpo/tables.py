@@ -13,7 +13,8 @@ from bpo.paths import figures_dir
 def to_markdown(df: pd.DataFrame, floatfmt: str = ".1f") -> str:
     """A GitHub Markdown table (pandas' own needs the extra ``tabulate`` package)."""
     def cell(v):
-        return format(v, floatfmt) if isinstance(v, float) else str(v)
+        # a bare "|" inside a cell would start a new column
+        return format(v, floatfmt) if isinstance(v, float) else str(v).replace("|", "\\|")
     header = [str(c) for c in df.columns]
     rows = [[cell(v) for v in row] for row in df.itertuples(index=False)]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
