@@ -20,7 +20,6 @@ from tqdm.auto import tqdm
 from bpo.evaluation.uncertainty import mean_interval
 from bpo.models.chat import IGNORE_INDEX, encode_example
 from bpo.models.forward import input_embeddings, pixel_values, vision_features
-from bpo.models.llava import n_image_features
 from bpo.training.data import collate
 
 
@@ -34,7 +33,9 @@ def image_attention(model, processor, images, questions: list[str], answers: lis
                          "answers; they must pair up")
     model = copy.deepcopy(model).eval()
     model.set_attn_implementation("eager")  # the fused kernels do not return attention weights
-    n_img, image_id = n_image_features(model), model.config.image_token_index
+    # one image's features on the model's device (llava.n_image_features builds its probe on the CPU)
+    n_img = vision_features(model, pixel_values(processor, images[:1]).to(model.device)).shape[1]
+    image_id = model.config.image_token_index
     pad = processor.tokenizer.pad_token_id
     examples = [encode_example(processor, [{"role": "user", "content": q}, {"role": "assistant", "content": a}],
                                n_img) for q, a in zip(questions, answers)]

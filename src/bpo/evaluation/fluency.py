@@ -242,8 +242,9 @@ def response_perplexity(model, processor, questions: list[str], responses: list[
         return Perplexity(np.zeros(0), np.zeros(0, dtype=int), math.nan)
     with_image = images is not None
     if with_image:
-        from bpo.models.llava import n_image_features  # imported here: text-only use needs no vision code
-        n_image_tokens = n_image_features(model)
+        # one image's features, on the model's device (llava.n_image_features runs on the CPU only)
+        with torch.no_grad():
+            n_image_tokens = vision_features(model, pixel_values(processor, images[:1]).to(model.device)).shape[1]
     else:
         n_image_tokens = 0
     examples = [encode_example(processor, [{"role": "user", "content": q}, {"role": "assistant", "content": r}],
