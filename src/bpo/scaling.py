@@ -30,9 +30,16 @@ def check_fractions(text: str) -> tuple[float, ...]:
     return tuple(sorted(values))
 
 
-def _pick(paired: pd.DataFrame, name: str) -> pd.Series:
-    bench, split, metric, _ = GAINS[name]
-    return paired[(paired.benchmark == bench) & (paired.split == split) & (paired.metric == metric)].iloc[0]
+def _signed(paired: pd.DataFrame, name: str) -> tuple[float, float, float]:
+    """(gain, lo, hi) of metric ``name`` in a ``compare`` frame, signed so that up is better."""
+    bench, split, metric, sign = GAINS[name]
+    r = paired[(paired.benchmark == bench) & (paired.split == split) & (paired.metric == metric)].iloc[0]
+    lo, hi = sorted((sign * r.diff_lo, sign * r.diff_hi))
+    return sign * r["diff"], lo, hi
+
+
+def _verdict(lo: float, hi: float, no: str = "no") -> str:
+    return "yes" if lo > 0 else no if hi < 0 else "unclear"
 
 
 def gains(items: dict, base: list[dict], runs: dict[tuple[str, int], list[dict]], n_boot: int = 1000,
@@ -42,16 +49,15 @@ def gains(items: dict, base: list[dict], runs: dict[tuple[str, int], list[dict]]
     rows = []
     for (method, pairs), per_seed in runs.items():
         mean = compare(items, base, per_seed, n_boot, seed)
-        for name, (_, _, _, sign) in GAINS.items():
-            r = _pick(mean, name)
-            lo, hi = sorted((sign * r.diff_lo, sign * r.diff_hi))
-            rows.append({"method": method, "pairs": pairs, "metric": name, "seed": "mean",
-                         "gain": sign * r["diff"], "lo": lo, "hi": hi})
-            for k, answers in enumerate(per_seed):
-                # one seed's point value only (its interval is not shown), so the fewest replicates
-                one = compare(items, base, [answers], 2, seed) if len(per_seed) > 1 else mean
-                rows.append({"method": method, "pairs": pairs, "metric": name, "seed": str(k),
-                             "gain": sign * _pick(one, name)["diff"], "lo": float("nan"), "hi": float("nan")})
+        # each seed's point value only (its interval is not shown), so the fewest replicates
+        ones = [compare(items, base, [a], 2, seed) for a in per_seed] if len(per_seed) > 1 else [mean]
+        for name in GAINS:
+            gain, lo, hi = _signed(mean, name)
+            rows.append({"method": method, "pairs": pairs, "metric": name, "seed": "mean", "gain": gain,
+                         "lo": lo, "hi": hi})
+            rows += [{"method": method, "pairs": pairs, "metric": name, "seed": str(k),
+                      "gain": _signed(one, name)[0], "lo": float("nan"), "hi": float("nan")}
+                     for k, one in enumerate(ones)]
     return pd.DataFrame(rows)
 
 
@@ -62,11 +68,10 @@ def bpo_vs_sft(items: dict, runs: dict[tuple[str, int], list[dict]], n_boot: int
     rows = []
     for pairs in sorted({p for m, p in runs if m == "bpo" and ("sft", p) in runs}):
         paired = compare(items, runs["sft", pairs], runs["bpo", pairs], n_boot, seed)
-        for name, (_, _, _, sign) in GAINS.items():
-            r = _pick(paired, name)
-            lo, hi = sorted((sign * r.diff_lo, sign * r.diff_hi))
-            rows.append({"pairs": pairs, "metric": name, "BPO - SFT": with_ci(sign * r["diff"], lo, hi),
-                         "BPO larger": "yes" if lo > 0 else "no" if hi < 0 else "unclear"})
+        for name in GAINS:
+            diff, lo, hi = _signed(paired, name)
+            rows.append({"pairs": pairs, "metric": name, "BPO - SFT": with_ci(diff, lo, hi),
+                         "BPO larger": _verdict(lo, hi)})
     return pd.DataFrame(rows)
 
 
@@ -79,10 +84,8 @@ def growth(items: dict, runs: dict[tuple[str, int], list[dict]], method: str = "
         raise ValueError(f"growth needs {method} at two sizes or more, got {sizes}")
     paired = compare(items, runs[method, sizes[0]], runs[method, sizes[-1]], n_boot, seed)
     rows = []
-    for name, (_, _, _, sign) in GAINS.items():
-        r = _pick(paired, name)
-        lo, hi = sorted((sign * r.diff_lo, sign * r.diff_hi))
+    for name in GAINS:
+        diff, lo, hi = _signed(paired, name)
         rows.append({"method": method, "metric": name, "from pairs": sizes[0], "to pairs": sizes[-1],
-                     "gain change": with_ci(sign * r["diff"], lo, hi),
-                     "grows": "yes" if lo > 0 else "no (shrinks)" if hi < 0 else "unclear"})
+                     "gain change": with_ci(diff, lo, hi), "grows": _verdict(lo, hi, "no (shrinks)")})
     return pd.DataFrame(rows)

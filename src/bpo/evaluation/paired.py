@@ -63,8 +63,10 @@ def _judged(items, responses_a, responses_b, n_boot):
     out = {}
     for key in responses_a[0]:
         judge, summarise = _JUDGES[benchmark_of(key)]
-        out[key] = (summarise, [judge(items[key], r[key])[0] for r in responses_a],
-                    [judge(items[key], r[key])[0] for r in responses_b])
+        recs_a = [judge(items[key], r[key])[0] for r in responses_a]
+        # model_table passes one model as both sides: judge it once
+        recs_b = recs_a if responses_b is responses_a else [judge(items[key], r[key])[0] for r in responses_b]
+        out[key] = (summarise, recs_a, recs_b)
     return out
 
 
@@ -118,13 +120,13 @@ def paired_table(items: dict[str, list[dict]], responses_a: list[dict[str, list[
     """Per (benchmark, split, metric): a and b (means over seeds on all items), diff = b - a, its
     interval diff_lo, diff_hi, the p-value, and the verdict on B (``verdict`` with ``direction_of``)."""
     judged = _judged(items, responses_a, responses_b, n_boot)
-    reps = _replicates(judged, n_boot, seed)
+    diffs = _replicates(judged, n_boot, seed).groupby(["benchmark", "split", "metric"])["diff"]
     rows = []
     for key, (summarise, recs_a, recs_b) in judged.items():
         a = [_values(key, summarise(r)) for r in recs_a]
         b = [_values(key, summarise(r)) for r in recs_b]
         for m in a[0]:
-            d = reps.loc[(reps.benchmark == m[0]) & (reps.split == m[1]) & (reps.metric == m[2]), "diff"]
+            d = diffs.get_group(m)
             lo, hi = percentile_interval(d, level)
             mean_a, mean_b = float(np.mean([v[m] for v in a])), float(np.mean([v[m] for v in b]))
             rows.append({"benchmark": m[0], "split": m[1], "metric": m[2], "a": mean_a, "b": mean_b,
