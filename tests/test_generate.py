@@ -115,3 +115,31 @@ def test_generate_reports_truncation_when_asked(tiny):
     out = generate(model, processor, images[:3], QUESTIONS[:3], with_truncation=True, **kw)
     assert out.truncated == [True] * 3  # end of sequence is suppressed until the budget is spent
     assert out.texts == generate(model, processor, images[:3], QUESTIONS[:3], **kw)
+
+
+def _head_inputs(model):
+    """Record whether each input the LM head receives is contiguous (a hook registered last sees
+    what the earlier hooks made of the input)."""
+    seen = []
+    model.get_output_embeddings().register_forward_pre_hook(lambda m, args: seen.append(args[0].is_contiguous()))
+    return seen
+
+
+def test_contiguous_head_gives_the_same_answers_from_one_matmul(tiny):
+    import copy
+
+    from bpo.models.fast_head import contiguous_head
+
+    model, processor, images = tiny
+    plain, fast = copy.deepcopy(model), contiguous_head(contiguous_head(copy.deepcopy(model)))
+    assert len(fast.get_output_embeddings()._forward_pre_hooks) == 1  # applied once, however often called
+    seen_plain, seen_fast = _head_inputs(plain), _head_inputs(fast)
+    kw = dict(max_new_tokens=8, batch_size=4, autocast=False, progress=False)
+    assert generate(fast, processor, images, QUESTIONS, **kw) == generate(plain, processor, images, QUESTIONS, **kw)
+    # The premise: without the hook the prompt pass hands the head a strided slice; with it, never.
+    assert not all(seen_plain)
+    assert all(seen_fast) and len(seen_fast) == len(seen_plain)
+    fast_copy = copy.deepcopy(fast)  # tuned models are copies of the loaded base: they keep it
+    seen_copy = _head_inputs(fast_copy)
+    generate(fast_copy, processor, images[:2], QUESTIONS[:2], **kw)
+    assert all(seen_copy)

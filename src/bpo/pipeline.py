@@ -19,6 +19,7 @@ from bpo.evaluation.run import SuiteAnswers, load_or_answer
 from bpo.evaluation.vcd import VCDConfig, vcd_generate
 from bpo.models.generate import generate
 from bpo.models.config import ModelConfig
+from bpo.models.fast_head import contiguous_head
 from bpo.preference.bootstrap import load_pairs, pairs_dir
 from bpo.presets import base_training_config, model_config, preference_config, world_config
 from bpo.training.base import STAGES, base_dir, train_base_model
@@ -68,7 +69,7 @@ def load_base(preset: str, seed: int = 0, size_scale: float = 1.0, train_scale: 
     train_cfg = base_training_config(preset, seed=seed, train_scale=train_scale)
     world = load_or_build_world(preset, world_cfg)
     model, processor, logs = train_base_model(preset, world, asdict(world_cfg), model_cfg, train_cfg, progress)
-    model.to(device or default_device())
+    contiguous_head(model).to(device or default_device())
     return Base(preset, world_cfg, model_cfg, train_cfg, world, model, processor, logs)
 
 
