@@ -31,7 +31,7 @@ SMALL = {
     "04_training": {"size_scale": 0.02, "train_scale": 0.02, "contrastive": True, "n_seeds": 2, "interval": 1, "n_examples": 1},
     "05_benchmarks": {"size_scale": 0.02, "train_scale": 0.02, "contrastive": True, "n_attention": 4, "n_boot": 40},
     "06_dataset_scaling": {"size_scale": 0.02, "train_scale": 0.02, "contrastive": True, "fractions": "0.5,1",
-                           "n_boot": 40},
+                           "n_boot": 40, "n_rounds": 2},
 }
 
 # The figures each notebook draws (plots.* save them as <name>.png).
@@ -250,12 +250,31 @@ def _check_05(said):
 
 
 def _check_06(said):
-    frame = _table("scaling_gains_tiny")
-    assert set(frame.metric) == {"MM-Vet Total", "atypical CHAIR_i"} and set(frame.method) == {"bpo", "sft"}
+    import pandas as pd
+
+    from bpo.paths import data_dir
+
+    everything = _table("scaling_gains_tiny")
+    assert set(everything.metric) == {"MM-Vet Total", "atypical CHAIR_i"}
+    assert set(everything.method) == {"bpo", "sft", "bpo rounds"}
+    frame = everything[everything.method != "bpo rounds"]
     sizes = sorted(set(frame.pairs))
     assert len(sizes) == 2 and sizes[0] < sizes[1]
     mean = frame[frame.seed.astype(str) == "mean"]
     assert len(mean) == 2 * 2 * 2 and ((mean.lo <= mean.gain + 1e-9) & (mean.gain <= mean.hi + 1e-9) | mean.lo.isna()).all()
+    # round 1 is the full-size BPO run (same gains); round 2 sits at twice its pairs
+    rounds = everything[(everything.method == "bpo rounds") & (everything.seed.astype(str) == "mean")]
+    assert sorted(set(rounds.pairs)) == [sizes[-1], 2 * sizes[-1]]
+    first = rounds[rounds.pairs == sizes[-1]].set_index("metric").gain
+    assert (first - mean[(mean.method == "bpo") & (mean.pairs == sizes[-1])].set_index("metric").gain).abs().max() < 1e-9
+    changes = _table("scaling_rounds_tiny")
+    assert list(changes["round"]) == [2, 2] and set(changes["still helps"]) <= {"yes", "no (hurts)", "unclear"}
+    assert any("does round 2 still help" in x for x in said)
+    # round 2's negatives are new ground truths (the rows after round 1's), of the training types only
+    made = [pd.read_parquet(p) for p in sorted((data_dir("tiny") / "preference").glob("*/negatives.parquet"))]
+    made = sorted((m for m in made if "image_weakened" in set(m.negative_type)), key=lambda m: m.row.min())
+    assert len(made) == 2 and made[0].row.max() < made[1].row.min()
+    assert set(made[1].negative_type) < set(made[0].negative_type) and "image_weakened" in set(made[1].negative_type)
     versus = _table("scaling_bpo_vs_sft_tiny")
     assert set(versus["BPO larger"]) <= {"yes", "no", "unclear"} and len(versus) == 4
     assert any("exceeds SFT's at every size" in x for x in said)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from bpo.scaling import bpo_vs_sft, check_fractions, gains, growth
+from bpo.scaling import bpo_vs_sft, check_fractions, gains, growth, round_changes
 from bpo.world.scene import Scene, SceneObject
 
 PARK = Scene("park-1", "park", (SceneObject("dog", "brown", 2, "top", "left"),))
@@ -41,3 +41,18 @@ def test_gains_are_signed_so_that_up_is_better_and_bpo_is_compared_with_sft():
     grows = growth(ITEMS, runs, "bpo", n_boot=200).set_index("metric")
     # every item goes from wrong (2 pairs) to right (4 pairs): +100 in every resample
     assert grows.loc["MM-Vet Total", "grows"] == "yes" and grows.loc["MM-Vet Total", "from pairs"] == 2
+
+
+def test_round_changes_compare_each_round_with_the_one_before():
+    rounds = {1: [answers(4, 0)], 2: [answers(0, 4)], 3: [answers(4, 4)]}
+    table = round_changes(ITEMS, rounds, n_boot=200).set_index(["round", "metric"])
+    assert list(table.index.get_level_values("round").unique()) == [2, 3]
+    # round 2 stops naming the cat and gets every colour right: it helps on both, in every resample;
+    # round 3 names the cat in every description again (CHAIR_i 0 -> 50) and changes no colour
+    assert table.loc[(2, "atypical CHAIR_i"), "still helps"] == "yes"
+    assert table.loc[(2, "MM-Vet Total"), "still helps"] == "yes"
+    assert table.loc[(3, "atypical CHAIR_i"), "still helps"] == "no (hurts)"
+    assert table.loc[(3, "MM-Vet Total"), "still helps"] == "unclear"
+    assert table.loc[(3, "atypical CHAIR_i"), "change over the round before"].startswith("-50")
+    with pytest.raises(ValueError, match="two rounds"):
+        round_changes(ITEMS, {1: [answers(0, 0)]})

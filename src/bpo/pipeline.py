@@ -88,11 +88,19 @@ def load_preference_pairs(base: Base, seed: int = 0, size_scale: float = 1.0, tr
 
 
 def tune(base: Base, pairs, pairs_key: str, negative_types: tuple[str, ...], cfg: TuningConfig,
-         stop_after_epoch: int | None = None, progress: bool = True) -> TuningRun:
+         stop_after_epoch: int | None = None, progress: bool = True, start: TuningRun | None = None) -> TuningRun:
     """BPO or SFT (``cfg.method``) of ``base`` on the pairs of ``negative_types``; cached by base,
-    pairs, types and config, resumed from its last epoch when it was interrupted."""
+    pairs, types and config, resumed from its last epoch when it was interrupted. ``start``: a
+    finished run to go on from (multi-round BPO): its adapter merged into the base is both the
+    starting policy and the reference."""
+    from bpo.selection import merged_copy
+
     ds = select_pairs(pairs, tuple(negative_types))
     params = {"base": base.key, "pairs": pairs_key, "types": sorted(negative_types), "config": asdict(cfg)}
+    if start is not None:
+        if not start.finished:
+            raise ValueError(f"tune: the starting run {start.directory} has not finished")
+        params["start"] = start.directory.name  # only then: the keys of single-round runs stay as they were
     directory = stage_dir(base.preset, "tuning", params)
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "params.json").write_text(json.dumps(stage_params("tuning", params), indent=1, sort_keys=True))
@@ -100,9 +108,12 @@ def tune(base: Base, pairs, pairs_key: str, negative_types: tuple[str, ...], cfg
         "max_pairs": cfg.max_pairs, "max_length": cfg.max_length, "bf16": cfg.bf16,
         "weaken": [cfg.mdpo_noise_place, cfg.mdpo_noise_step] if cfg.mdpo_weight else None,
         "batch_size": cfg.batch_size, "seed": cfg.seed}  # the seed picks pairs, noise and the first epoch's batches
+    if start is not None:
+        ref_params["start"] = start.directory.name
     reference = stage_dir(base.preset, "tuning/reference", ref_params) / "reference.pt"
-    return train_tuning(base.model, base.processor, ds, cfg, directory, reference, str(base_path(base)),
-                        stop_after_epoch, progress)
+    # A later round's adapter sits on a merged model no directory holds: its config names no base.
+    model, saved_base = (base.model, str(base_path(base))) if start is None else (merged_copy(start.model), None)
+    return train_tuning(model, base.processor, ds, cfg, directory, reference, saved_base, stop_after_epoch, progress)
 
 
 def evaluate(base: Base, suite: dict, suite_cfg: SuiteConfig, run: TuningRun | None = None,

@@ -289,12 +289,14 @@ def same_question(image, question: str, answers: dict[str, str], hallucinated: d
 
 def dataset_scaling(frame: pd.DataFrame, name: str = "figure7_scaling"):
     """Figure 7: gain over the base against preference pairs, one panel per (preset, metric); seeds
-    as points, the mean over seeds as a line with its 95 % interval."""
+    as points, the mean over seeds as a line with its 95 % interval. Method "bpo rounds" (multi-round
+    BPO) is drawn at the pairs of all its rounds together, dashed."""
     presets = list(dict.fromkeys(frame.preset)) if "preset" in frame else [None]
     metrics = list(dict.fromkeys(frame.metric))
     fig, axes = plt.subplots(len(presets), len(metrics), figsize=(4.6 * len(metrics), 3.3 * len(presets)),
                              squeeze=False)
-    colours = {"bpo": _MODEL_COLOURS["BPO"], "sft": _MODEL_COLOURS["SFT"]}
+    colours = {"bpo": _MODEL_COLOURS["BPO"], "sft": _MODEL_COLOURS["SFT"], "bpo rounds": "#7b3294"}
+    labels = {"bpo": "BPO", "sft": "SFT", "bpo rounds": "BPO, rounds 1, 2, ..."}
     for row, preset in zip(axes, presets):
         part = frame if preset is None else frame[frame.preset == preset]
         for ax, metric in zip(row, metrics):
@@ -305,10 +307,12 @@ def dataset_scaling(frame: pd.DataFrame, name: str = "figure7_scaling"):
                 sns.scatterplot(x=points.pairs, y=points.gain, ax=ax, color=colour, alpha=0.5, s=18, legend=False)
                 mean = m[m.seed == "mean"].sort_values("pairs")
                 ax.errorbar(mean.pairs, mean.gain, yerr=[mean.gain - mean.lo, mean.hi - mean.gain], color=colour,
-                            marker="o", lw=2, capsize=3, label=method.upper())
+                            marker="o", lw=2, capsize=3, ls="--" if method == "bpo rounds" else "-",
+                            label=labels.get(method, method))
             ax.axhline(0, color="0.5", lw=0.8, ls="--")
             ax.set_title(f"{preset}: {metric}" if preset else metric, fontsize=10)
-            ax.set_xlabel("preference pairs")
+            ax.set_xlabel("preference pairs (all rounds together)" if "bpo rounds" in set(here.method)
+                          else "preference pairs")
             ax.set_ylabel("gain over the base (positive = better)")
             ax.legend(fontsize=8)
     fig.tight_layout()

@@ -89,3 +89,19 @@ def growth(items: dict, runs: dict[tuple[str, int], list[dict]], method: str = "
         rows.append({"method": method, "metric": name, "from pairs": sizes[0], "to pairs": sizes[-1],
                      "gain change": with_ci(diff, lo, hi), "grows": _verdict(lo, hi, "no (shrinks)")})
     return pd.DataFrame(rows)
+
+
+def round_changes(items: dict, rounds: dict[int, list[dict]], n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Multi-round BPO: per later round and metric, its gain minus the previous round's (paired, so
+    the base cancels), and whether that round still helps. ``rounds`` maps round -> answers per seed."""
+    order = sorted(rounds)
+    if len(order) < 2:
+        raise ValueError(f"round_changes needs two rounds or more, got {order}")
+    rows = []
+    for before, after in zip(order, order[1:]):
+        paired = compare(items, rounds[before], rounds[after], n_boot, seed)
+        for name in GAINS:
+            diff, lo, hi = _signed(paired, name)
+            rows.append({"round": after, "metric": name, "change over the round before": with_ci(diff, lo, hi),
+                         "still helps": _verdict(lo, hi, "no (hurts)")})
+    return pd.DataFrame(rows)
