@@ -19,8 +19,9 @@ import yaml
 from PIL import Image, ImageDraw
 
 from bpo.real import recipe
-from bpo.real.recipe import ConfigError, RecipeConfig, main
 from bpo.real.preference import load_released_pairs
+from bpo.real.recipe import main
+from bpo.real.recipe_config import ConfigError, RecipeConfig
 from bpo.training.tuning_config import TuningConfig
 
 JUDGE_ENV = ("BPO_JUDGE_BASE_URL", "BPO_JUDGE_MODEL", "BPO_JUDGE_API_KEY", "OPENAI_BASE_URL", "OPENAI_API_KEY")
