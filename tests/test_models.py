@@ -13,7 +13,7 @@ import pytest
 import torch
 from PIL import Image
 from transformers import (
-    CLIPImageProcessorPil, CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration,
+    CLIPImageProcessorPil, CLIPVisionConfig, LlamaConfig, LlamaForCausalLM, LlavaConfig, LlavaForConditionalGeneration,
     LlavaProcessor,
 )
 
@@ -508,3 +508,31 @@ def test_smol_language_model_is_smollm2_from_the_cache(smol, monkeypatch):
         last = model(input_ids=ids).logits[0, -1]
     paris, banana = (tokenizer(w, add_special_tokens=False).input_ids[0] for w in (" Paris", " banana"))
     assert last[paris] > last[banana]
+
+
+def test_the_fresh_tower_does_not_depend_on_whether_the_lm_was_cached(monkeypatch, corpus_texts):
+    """SmolLM2's first load builds a model from the GGUF (drawing random numbers), a cached load
+    draws none; the new vision tower and projector must be the same either way."""
+    import copy
+
+    import bpo.models.llava as llava_module
+    from bpo.models.lm import tiny_lm_config
+
+    tokenizer = train_world_tokenizer(corpus_texts, 1024)
+    lm = LlamaForCausalLM(tiny_lm_config(tokenizer, 64, 1, 2, 128))
+
+    def cached(progress):
+        return copy.deepcopy(lm), tokenizer
+
+    def first_time(progress):
+        torch.rand(10_000)  # what building a model from the GGUF does to the global RNG
+        return copy.deepcopy(lm), tokenizer
+
+    built = {}
+    for name, loader in (("cached", cached), ("first", first_time)):
+        monkeypatch.setattr(llava_module, "load_smollm2", loader)
+        model, _ = build_model(ModelConfig("smol"), progress=False)
+        built[name] = {k: v for k, v in model.state_dict().items() if "language_model" not in k and "lm_head" not in k}
+    assert any("vision_tower" in k for k in built["cached"]) and any("projector" in k for k in built["cached"])
+    for k, v in built["cached"].items():
+        assert torch.equal(v, built["first"][k]), k

@@ -67,6 +67,10 @@ def build_model(cfg: ModelConfig, tokenizer_texts=None, progress: bool = True):
         lm = LlamaForCausalLM(tiny_lm_config(tokenizer, cfg.lm_hidden, cfg.lm_layers, cfg.lm_heads, cfg.lm_intermediate))
     elif cfg.preset == "smol":
         lm, tokenizer = load_smollm2(progress)
+        # Its first load builds a model from the GGUF, drawing random numbers; a cached load draws
+        # none. Seed again, so the new tower and projector do not depend on the LM cache (they did:
+        # a fresh clone trained another base than a machine with the LM cached).
+        torch.manual_seed(0)
     else:
         return load_pretrained(cfg.checkpoint)
     model = _assemble(lm, tokenizer, cfg)
