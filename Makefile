@@ -28,7 +28,8 @@ reproduce: setup
 	$(PY) -m bpo.reproduce --preset $(PRESET) $(if $(SEEDS),--seeds $(SEEDS))
 
 test: setup
-	$(PY) -m pytest -q
+	# one worker per core; a file stays on one worker, so the notebooks run in order and module fixtures are built once
+	$(PY) -m pytest -q -n auto --dist loadfile
 
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks/

@@ -7,6 +7,11 @@ import pytest
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ.setdefault("MPLBACKEND", "Agg")
+# Under pytest-xdist (`make test` runs a worker per core) each worker computes on one thread, so the
+# workers do not fight over the cores; notebook kernels and launched processes inherit the setting.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["OMP_NUM_THREADS"] = "1"
+    os.environ["MKL_NUM_THREADS"] = "1"
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -272,9 +272,10 @@ def _check_06(said):
     assert any("does round 2 still help" in x for x in said)
     # round 2's negatives are new ground truths (the rows after round 1's), of the training types only
     made = [pd.read_parquet(p) for p in sorted((data_dir("tiny") / "preference").glob("*/negatives.parquet"))]
-    made = sorted((m for m in made if "image_weakened" in set(m.negative_type)), key=lambda m: m.row.min())
-    assert len(made) == 2 and made[0].row.max() < made[1].row.min()
-    assert set(made[1].negative_type) < set(made[0].negative_type) and "image_weakened" in set(made[1].negative_type)
+    firsts = [m for m in made if len(set(m.negative_type)) > 2]  # 03's, with every kind (one per config)
+    [second] = [m for m in made if len(set(m.negative_type)) == 2]  # round 2's: the two training types
+    assert firsts and all(f.row.max() < second.row.min() for f in firsts)
+    assert "image_weakened" in set(second.negative_type) and set(second.negative_type) < set(firsts[0].negative_type)
     versus = _table("scaling_bpo_vs_sft_tiny")
     assert set(versus["BPO larger"]) <= {"yes", "no", "unclear"} and len(versus) == 4
     assert any("exceeds SFT's at every size" in x for x in said)

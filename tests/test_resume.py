@@ -22,7 +22,7 @@ PARAMS = {**SMALL["04_training"], "n_seeds": 1, "epochs": 3}
 
 def _reproduce(only: str, params: dict) -> list[str]:
     return [sys.executable, "-m", "bpo.reproduce", "--preset", "tiny", "--only", only,
-            *[f"-p{k}={v}" for k, v in params.items()]]
+            *[f"-p{k}={v!r}" for k, v in params.items()]]  # repr: "0,500,999" must stay a string, not a tuple
 
 
 def _files(*stages) -> dict[str, int]:

@@ -2,7 +2,6 @@
 referenced to) the round before it, not the base model."""
 
 import glob
-import os
 
 import pytest
 import torch
@@ -44,7 +43,8 @@ def test_each_round_takes_the_next_block_of_rows():
         round_preference_config(first, 0, TYPES)
 
 
-def test_a_later_round_starts_from_the_round_before(image_dependent_tiny, tmp_path):
+def test_a_later_round_starts_from_the_round_before(image_dependent_tiny, tmp_path, monkeypatch):
+    monkeypatch.setenv("BPO_DATA_DIR", str(tmp_path / "data"))  # its own: the reference cache is found by listing
     model, processor = image_dependent_tiny
     base = Base("tiny", world_config("tiny", size_scale=0.02), model_config("tiny"),
                 base_training_config("tiny", train_scale=0.02), {}, model, processor, {})
@@ -54,7 +54,7 @@ def test_a_later_round_starts_from_the_round_before(image_dependent_tiny, tmp_pa
     assert round2.finished and round2.log[0]["loss"] == pytest.approx(0.6931, abs=1e-3)
 
     # Its reference log-probs are round 1's policy's (merged), and not the base model's.
-    [path] = glob.glob(os.path.join(os.environ["BPO_DATA_DIR"], "tiny", "tuning", "reference", "*", "reference.pt"))
+    [path] = glob.glob(str(tmp_path / "data" / "tiny" / "tuning" / "reference" / "*" / "reference.pt"))
     saved = torch.load(path)
     merged1 = merged_copy(round1.model)
     encoded = encode_pairs(merged1, processor, pairs2, max_length=320, progress=False)
