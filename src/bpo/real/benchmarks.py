@@ -172,17 +172,10 @@ def _keep_with_images(path: Path, pending: list[tuple[int, Any, dict]], image_di
                         checked[image_path] = None
                 except _IMAGE_ERRORS as e:
                     checked[image_path] = f"{type(e).__name__}: {e}"
-        problem = checked[image_path]
-        if problem is None:
+        if checked[image_path] is None:
             items.append({**item, "image_path": str(image_path)})
-            continue
-        if missing == "raise":
-            what = "image file missing" if problem == "missing" else f"cannot read image ({problem})"
-            raise DataError(path, row, image_field, f"{what}: {image_path}", record_id)
-        if problem == "missing":
-            report.add_missing(row, image_path)
         else:
-            report.add_unreadable(row, image_path, problem)
+            report.skip_image(row, image_path, checked[image_path], missing, image_field, record_id)
     report.kept = len(items)
     return items, report
 

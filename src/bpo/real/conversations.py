@@ -128,15 +128,8 @@ def load_conversations(json_path: str | os.PathLike, image_root: str | os.PathLi
                         im.load()
                 except (OSError, Image.DecompressionBombError) as e:
                     status[image_path] = f"{type(e).__name__}: {e}"
-        problem = status[image_path]
-        if problem:
-            if missing == "raise":
-                what = "image file missing" if problem == "missing" else f"cannot read image ({problem})"
-                fail("image", f"{what}: {image_path}")
-            if problem == "missing":
-                report.add_missing(row, image_path)
-            else:
-                report.add_unreadable(row, image_path, problem)
+        if status[image_path]:
+            report.skip_image(row, image_path, status[image_path], missing, record_id=file_id)
             continue
         kept += 1
         for k, (question, answer) in enumerate(pairs):

@@ -94,6 +94,18 @@ class LoadReport:
     def add_skipped(self, row: int, reason: str) -> None:
         self.skipped.append((row, reason))
 
+    def skip_image(self, row: int, image_path: str | os.PathLike, problem: str, missing: str,
+                   field: str = "image", record_id: Any = None) -> None:
+        """A row whose image cannot be used (``problem``: "missing", or the error reading it): listed
+        here with ``missing="count"``, a :class:`DataError` with ``missing="raise"``."""
+        if missing == "raise":
+            what = "image file missing" if problem == "missing" else f"cannot read image ({problem})"
+            raise DataError(self.path, row, field, f"{what}: {image_path}", record_id)
+        if problem == "missing":
+            self.add_missing(row, image_path)
+        else:
+            self.add_unreadable(row, image_path, problem)
+
     @property
     def n_skipped(self) -> int:
         return len(self.missing_images) + len(self.unreadable_images) + len(self.skipped)

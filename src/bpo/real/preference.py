@@ -256,14 +256,8 @@ def load_released_pairs(json_path: str | os.PathLike, image_root: str | os.PathL
                 except _IMAGE_ERRORS as e:
                     images[image_path] = f"{type(e).__name__}: {e}"
         image = images[image_path]
-        if isinstance(image, str):
-            problem = "image file missing" if image == "missing" else f"cannot read image ({image})"
-            if missing == "raise":
-                fail("image", f"{problem}: {image_path}")
-            if image == "missing":
-                report.add_missing(row, image_path)
-            else:
-                report.add_unreadable(row, image_path, image)
+        if isinstance(image, str):  # "missing" or the error reading it
+            report.skip_image(row, image_path, image, missing, record_id=file_id)
             continue
         out.append(Candidate(rid, prompt, image, tuple(chosen), tuple(negatives), rec_source, scene_id))
     report.kept = len(out)
