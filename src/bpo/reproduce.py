@@ -14,8 +14,9 @@ import json
 import sys
 from pathlib import Path
 
+from bpo import readme
 from bpo.manifest import Manifest
-from bpo.paths import NOTEBOOKS_DIR, runs_dir
+from bpo.paths import NOTEBOOKS_DIR, PROJECT_ROOT, runs_dir
 from bpo.presets import DEFAULT_PRESET, PRESETS
 
 
@@ -103,6 +104,10 @@ def main(argv: list[str] | None = None) -> int:
             out = run_notebook(path, args.preset, parameters)
         print(f"   -> {out}", flush=True)
     print(f"manifest: {manifest.path}", flush=True)
+    out_of_date = readme.stale((PROJECT_ROOT / "README.md").read_text())
+    if out_of_date:  # the README quotes some of these tables; say so rather than leave it quoting old runs
+        print(f"{len(out_of_date)} README tables differ from this run's files: `python -m bpo.readme` copies them in",
+              flush=True)
     return 0
 
 
