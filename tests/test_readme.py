@@ -80,3 +80,17 @@ def test_the_repository_readme_quotes_the_latest_figures():
     text = (PROJECT_ROOT / "README.md").read_text()
     assert len(blocks(text)) >= 5, "the README's results tables should be marked copies of figures/"
     assert stale(text) == [], "run `python -m bpo.readme` after a new reproduction"
+
+
+def test_reproduce_says_when_the_readme_quotes_old_tables(project, monkeypatch, capsys):
+    import bpo.reproduce as reproduce
+
+    monkeypatch.setattr(reproduce, "PROJECT_ROOT", project)
+    reproduce._say_if_readme_is_stale()
+    assert "1 README tables differ" in capsys.readouterr().out
+    (project / "README.md").write_text(refreshed(README, project))
+    reproduce._say_if_readme_is_stale()
+    assert capsys.readouterr().out == ""
+    (project / "README.md").write_text("<!-- table: figures/gone.md -->\n<!-- /table -->\n")
+    reproduce._say_if_readme_is_stale()  # a finished run does not fail on a broken README
+    assert "cannot be checked" in capsys.readouterr().out
