@@ -113,7 +113,7 @@ def _say_if_readme_is_stale() -> None:
     runs (a finished run never fails on this)."""
     path = PROJECT_ROOT / "README.md"
     try:
-        out_of_date = readme.stale(path.read_text()) if path.is_file() else []
+        out_of_date = readme.stale(path.read_text(), PROJECT_ROOT) if path.is_file() else []
     except (ValueError, FileNotFoundError) as err:
         print(f"README tables cannot be checked: {err}", flush=True)
         return
