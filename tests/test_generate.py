@@ -143,3 +143,51 @@ def test_contiguous_head_gives_the_same_answers_from_one_matmul(tiny):
     seen_copy = _head_inputs(fast_copy)
     generate(fast_copy, processor, images[:2], QUESTIONS[:2], **kw)
     assert all(seen_copy)
+
+
+def _transformers_generate(model, processor, image, question, seed, **kw):
+    """transformers' own ``model.generate`` on one prompt (no padding), the peer of our decoding loop."""
+    from bpo.models.chat import prompt_text
+
+    tok = processor.tokenizer
+    inputs = processor(text=[prompt_text(processor, question)], images=[image], return_tensors="pt")
+    torch.manual_seed(seed)
+    out = model.generate(**inputs, pad_token_id=tok.pad_token_id, suppress_tokens=[model.config.image_token_index],
+                         **kw)
+    return tok.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+
+
+@pytest.mark.parametrize("kw", [dict(do_sample=False, temperature=None, top_p=None, top_k=None),
+                                dict(do_sample=False, min_new_tokens=12, temperature=None, top_p=None, top_k=None),
+                                dict(do_sample=True, temperature=0.7, top_p=0.9)])
+def test_our_decoding_loop_chooses_the_tokens_transformers_generate_chooses(tiny, kw):
+    model, processor, images = tiny
+    ours_kw = {k: v for k, v in kw.items() if v is not None}
+    ours = [generate(model, processor, [im], [q], max_new_tokens=16, batch_size=1, seed=5, autocast=False,
+                     progress=False, **ours_kw)[0] for im, q in zip(images, QUESTIONS)]
+    theirs = [_transformers_generate(model, processor, im, q, 5, max_new_tokens=16, **kw)
+              for im, q in zip(images, QUESTIONS)]
+    assert ours == theirs
+    assert len(set(ours)) > 1
+
+
+def test_rows_that_ended_leave_the_batch_and_the_others_are_unchanged(tiny):
+    import copy
+
+    model, processor, images = tiny
+    model = copy.deepcopy(model)
+    eos = processor.tokenizer.eos_token_id
+    with torch.no_grad():  # a larger end-of-sequence row (tied head): some rows end early, others do not
+        model.get_input_embeddings().weight[eos] *= 3
+    sizes = []
+    model.model.language_model.register_forward_pre_hook(
+        lambda m, args, kwargs: sizes.append(kwargs["inputs_embeds"].shape[0]), with_kwargs=True)
+    kw = dict(max_new_tokens=12, autocast=False, progress=False)
+    batched = generate(model, processor, images, QUESTIONS, batch_size=len(QUESTIONS), **kw)
+    steps = list(sizes)
+    single = [generate(model, processor, [im], [q], batch_size=1, **kw)[0] for im, q in zip(images, QUESTIONS)]
+    assert batched == single
+    lengths = [len(ids) for ids in processor.tokenizer(batched, add_special_tokens=False).input_ids]
+    assert min(lengths) < 11 < max(lengths)  # the premise: some rows ended early and some did not
+    assert steps[0] == len(QUESTIONS) and steps[-1] < len(QUESTIONS)  # the prompt pass had all; the last step fewer
+    assert steps == sorted(steps, reverse=True)

@@ -44,7 +44,7 @@ def _rows(ds, n: int) -> list[dict]:
 
 def noise_sweep(model, processor, suite: dict, steps=(300, 500, 700, 900, 999), places=PLACES,
                 splits=("typical", "atypical"), n_describe: int = 16, n_pope: int = 48, seed: int = 0,
-                batch_size: int = 32, progress: bool = True, n_boot: int = 1000) -> pd.DataFrame:
+                batch_size: int = 64, progress: bool = True, n_boot: int = 1000) -> pd.DataFrame:
     """Long frame (split, place, step, metric, value, lo, hi): lo and hi bound the 95 % bootstrap
     interval of CHAIR_i and POPE-adversarial accuracy (NaN for the other metrics). The clean model is
     step 0 of every place (one run, shared), so each line starts from the same point."""

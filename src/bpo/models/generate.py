@@ -6,15 +6,18 @@ product per layer), so prompts are generated in batches:
 - prompts are sorted by token length before batching, so each batch pads little, and the answers
   are put back in input order at the end;
 - padding is on the left (the processor's ``padding_side``), so every row continues at its last
-  column; ``model.generate`` derives position ids from the attention mask, so a padded row is
-  computed as if it were alone;
+  column; position ids come from the attention mask (as ``model.generate`` derives them), so a
+  padded row is computed as if it were alone;
+- a row that has ended leaves the batch and its KV cache (``select_rows``): ``model.generate``
+  computes every row until the longest ends, and for descriptions most of a batch's steps went
+  to rows that were done (``benchmarks/decode_speed.py`` compares the two);
 - on a CPU the forward passes run under bf16 autocast (3-4x faster matmuls than fp32 here)
   unless the model is bf16 already; ``autocast=False`` keeps fp32 (exact batched == one-by-one);
 - sampling is seeded per batch (``seed + batch index``) inside a forked RNG: the same call gives
   the same answers, and the caller's global RNG is left untouched.
 
-``decode_batches`` is that loop, shared by every decoder: ``generate`` (transformers' own
-``model.generate``) and the contrastive decoder of ``bpo.preference.contrastive``. It also says
+``decode_batches`` is that loop, shared by every decoder: ``generate`` (greedy or sampled, the
+tokens ``model.generate`` would choose) and the contrastive decoder of ``bpo.preference.contrastive``. It also says
 which answers were cut at the token budget (``truncated``), so a judge can count them.
 """
 
@@ -127,9 +130,75 @@ def _eos_ids(model, tok) -> list[int]:
     return sorted(set(ids))
 
 
+def select_rows(cache, keep: torch.Tensor, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Keep only the batch rows ``keep`` of a KV ``cache`` (in place) and of ``tensors``: finished
+    rows leave the batch, so each step costs what the rows still talking need."""
+    cache.batch_select_indices(keep)
+    return tuple(t[keep] for t in tensors)
+
+
+def _next_token(logits: torch.Tensor, t: int, suppress: list[int], eos: torch.Tensor, min_new_tokens: int,
+                do_sample: bool, temperature: float, top_k: int, top_p: float) -> torch.Tensor:
+    """The next token of each row from its logits, as ``model.generate``'s processors choose it
+    (the same tokens: tests/test_generate.py compares): suppressed tokens and (before
+    ``min_new_tokens``) the ends get -inf; then greedy, or sampling after temperature, top-k and
+    nucleus (top-p) filtering."""
+    scores = logits.float()
+    scores[:, suppress] = float("-inf")
+    if t < min_new_tokens:
+        scores[:, eos] = float("-inf")
+    if not do_sample:
+        return scores.argmax(dim=-1)
+    scores = scores / temperature
+    if 0 < top_k < scores.shape[-1]:
+        scores = scores.masked_fill(scores < torch.topk(scores, top_k).values[:, -1:], float("-inf"))
+    if top_p < 1.0:
+        # As transformers' TopPLogitsWarper: drop the least likely tokens whose total is <= 1 - top_p,
+        # always keeping the most likely one.
+        sorted_scores, order = torch.sort(scores, descending=False)
+        drop = sorted_scores.softmax(dim=-1).cumsum(dim=-1) <= 1 - top_p
+        drop[:, -1] = False
+        scores = scores.masked_fill(drop.scatter(1, order, drop), float("-inf"))
+    return torch.multinomial(scores.softmax(dim=-1), num_samples=1).squeeze(1)
+
+
+def _decode_batch(model, inputs: dict, max_new_tokens: int, eos: torch.Tensor, pad_id: int, suppress: list[int],
+                  min_new_tokens: int, do_sample: bool, temperature: float, top_k: int, top_p: float) -> torch.Tensor:
+    """New token ids [batch, n <= max_new_tokens] of one left-padded batch, pad after each row's end.
+
+    A KV-cached loop like ``model.generate``'s, but a row that has ended leaves the batch
+    (``select_rows``): ``model.generate`` keeps computing every row until the longest ends, which
+    for descriptions spent most of the batch's steps on rows that were already done."""
+    input_ids, mask = inputs["input_ids"], inputs["attention_mask"]
+    batch = input_ids.shape[0]
+    # As model.generate: positions count real tokens only, so a left-padded row starts at 0.
+    position_ids = (mask.long().cumsum(-1) - 1).masked_fill(mask == 0, 0)
+    next_position = mask.long().sum(-1, keepdim=True)
+    out = model(input_ids=input_ids, attention_mask=mask, position_ids=position_ids,
+                pixel_values=inputs.get("pixel_values"), use_cache=True, logits_to_keep=1)
+    cache, logits = out.past_key_values, out.logits[:, -1]
+    tokens = input_ids.new_full((batch, max_new_tokens), pad_id)
+    rows = torch.arange(batch, device=input_ids.device)  # which batch row each live row is
+    n = 0
+    for t in range(max_new_tokens):
+        token = _next_token(logits, t, suppress, eos, min_new_tokens, do_sample, temperature, top_k, top_p)
+        tokens[rows, t] = token
+        n = t + 1
+        going = ~torch.isin(token, eos)
+        if t == max_new_tokens - 1 or not going.any():
+            break
+        if not going.all():
+            rows, mask, next_position, token = select_rows(cache, going.nonzero().squeeze(1), rows, mask,
+                                                           next_position, token)
+        mask = torch.cat([mask, mask.new_ones(len(rows), 1)], dim=-1)
+        logits = model(input_ids=token[:, None], attention_mask=mask, position_ids=next_position + t,
+                       past_key_values=cache, use_cache=True, logits_to_keep=1).logits[:, -1]
+    return tokens[:, :n]
+
+
 def generate(model, processor, images: list[Image.Image] | None, questions: list[str], max_new_tokens: int = 96,
-             batch_size: int = 32, do_sample: bool = False, temperature: float = 1.0, top_p: float = 1.0,
-             seed: int = 0, progress: bool = True, autocast: bool | None = None, min_new_tokens: int | None = None,
+             batch_size: int = 32, do_sample: bool = False, temperature: float = 1.0, top_k: int = 50,
+             top_p: float = 1.0, seed: int = 0, progress: bool = True, autocast: bool | None = None, min_new_tokens: int | None = None,
              with_truncation: bool = False) -> list[str] | Answers:
     """The model's answer to each (image, question), decoded without special tokens and trimmed,
     in input order. ``images=None`` asks the LM component alone (no image in the prompt).
@@ -137,21 +206,20 @@ def generate(model, processor, images: list[Image.Image] | None, questions: list
     ``autocast``: None = bf16 autocast on a CPU unless the model is bf16 already; True/False force
     it on/off. ``min_new_tokens`` suppresses end-of-sequence before that many tokens (benchmarks).
     ``with_truncation=True`` returns :class:`Answers` (texts and which were cut at the budget).
+    Sampling keeps the ``top_k`` most likely tokens (0: all); 50 is the default ``model.generate``
+    applied when this module called it. The image token is never emitted: it would ask the next step for image features that do not exist.
     """
+    if not temperature > 0 or not 0 < top_p <= 1 or top_k < 0:
+        raise ValueError(f"generate: temperature must be > 0, top_k >= 0 and top_p in (0, 1], got {temperature}, "
+                         f"{top_k}, {top_p}")
     tok = processor.tokenizer
-    sampling = dict(do_sample=True, temperature=temperature, top_p=top_p) if do_sample else dict(do_sample=False)
-    # An emitted <image> token would ask the next step for image features that do not exist.
-    gen_kwargs = dict(max_new_tokens=max_new_tokens, pad_token_id=tok.pad_token_id,
-                      suppress_tokens=[model.config.image_token_index], **sampling)
-    if min_new_tokens:
-        gen_kwargs["min_new_tokens"] = min_new_tokens
-    if not do_sample:
-        # Silence "temperature/top_p set but do_sample=False" warnings from the model's generation config.
-        gen_kwargs.update(temperature=None, top_p=None, top_k=None)
+    eos = torch.tensor(_eos_ids(model, tok), device=model.device)
+    pad_id = tok.pad_token_id if tok.pad_token_id is not None else int(eos[0])
+    suppress = [model.config.image_token_index]
 
     def decode(inputs, b):
-        out = model.generate(**inputs, **gen_kwargs)
-        return out[:, inputs["input_ids"].shape[1]:]  # left padding: every prompt ends at the same column
+        return _decode_batch(model, inputs, max_new_tokens, eos, pad_id, suppress, min_new_tokens or 0, do_sample,
+                             temperature, top_k, top_p)
 
     answers = decode_batches(model, processor, images, questions, decode, max_new_tokens, batch_size, seed,
                              autocast, progress)

@@ -26,7 +26,7 @@ class PreferenceConfig:
     negative_types: tuple[str, ...] = DEFAULT_TYPES
     temperature: float = 1.0
     contrastive_alpha: float = 1.0
-    batch_size: int = 32
+    batch_size: int = 64  # as AnswerConfig.batch_size: decoding reads every weight once per step
 
     def __post_init__(self):
         from bpo.noise import PLACES, T  # here, not at the top: presets read this module without torch

@@ -23,7 +23,8 @@ image and once inside ``weakened(model, noise_place, step, seed + b)``, each wit
 and both caches are stepped token by token with the combined token. Position ids are the attention
 mask's cumulative sum (as ``model.generate`` derives them), so a padded row is computed as if it
 were alone. Sampling is seeded per batch (``seed + b``) inside a forked RNG; the image token is
-never emitted; a row stops at an end-of-sequence token and is padded afterwards.
+never emitted; a row stops at an end-of-sequence token, leaves the batch and both caches, and is
+padded afterwards.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import math
 import torch
 from PIL import Image
 
-from bpo.models.generate import _eos_ids, decode_batches
+from bpo.models.generate import _eos_ids, decode_batches, select_rows
 from bpo.noise import PLACES, T, weakened
 
 
@@ -110,9 +111,10 @@ def _decode_batch(model, input_ids, attention_mask, pixel_values, noise_place, s
     clean_cache, noisy_cache = clean_out.past_key_values, noisy_out.past_key_values
     clean_logits, noisy_logits = clean_out.logits[:, -1], noisy_out.logits[:, -1]
 
-    unfinished = torch.ones(batch, dtype=torch.bool, device=input_ids.device)
     mask = attention_mask
-    tokens = []
+    tokens = input_ids.new_full((batch, max_new_tokens), pad_id)
+    rows = torch.arange(batch, device=input_ids.device)  # which batch row each live row is
+    n = 0
     for t in range(max_new_tokens):
         logits = contrastive_logits(clean_logits, noisy_logits, alpha, beta, suppress)
         if do_sample:
@@ -120,16 +122,18 @@ def _decode_batch(model, input_ids, attention_mask, pixel_values, noise_place, s
             token = torch.multinomial(probs, num_samples=1).squeeze(1)
         else:
             token = logits.argmax(dim=-1)
-        token = torch.where(unfinished, token, torch.full_like(token, pad_id))
-        tokens.append(token)
-        unfinished &= ~torch.isin(token, eos)
-        if not unfinished.any() or t == max_new_tokens - 1:
+        tokens[rows, t] = token
+        n = t + 1
+        going = ~torch.isin(token, eos)
+        if not going.any() or t == max_new_tokens - 1:
             break
-        mask = torch.cat([mask, mask.new_ones(batch, 1)], dim=-1)
+        if not going.all():  # ended rows leave the batch and both caches
+            keep = going.nonzero().squeeze(1)
+            noisy_cache.batch_select_indices(keep)
+            rows, mask, next_position, token = select_rows(clean_cache, keep, rows, mask, next_position, token)
+        mask = torch.cat([mask, mask.new_ones(len(rows), 1)], dim=-1)
         step_inputs = dict(input_ids=token[:, None], attention_mask=mask, position_ids=next_position + t,
                            use_cache=True, logits_to_keep=1)
         clean_logits = model(**step_inputs, past_key_values=clean_cache).logits[:, -1]
         noisy_logits = model(**step_inputs, past_key_values=noisy_cache).logits[:, -1]
-    if not tokens:
-        return input_ids.new_zeros(batch, 0)
-    return torch.stack(tokens, dim=1)
+    return tokens[:, :n]
