@@ -34,7 +34,8 @@ SMALL = {
     "02_bias_probing": {"size_scale": 0.02, "train_scale": 0.02, "n_probe": 3, "probe_steps": "0,500,999",
                         "sweep_steps": "999", "n_describe": 2, "n_pope": 3},
     "03_preference_dataset": {"size_scale": 0.02, "train_scale": 0.02, "contrastive": True, "n_examples": 1},
-    "04_training": {"size_scale": 0.02, "train_scale": 0.02, "contrastive": True, "n_seeds": 2, "interval": 1, "n_examples": 1},
+    "04_training": {"size_scale": 0.02, "train_scale": 0.02, "contrastive": True, "n_seeds": 2, "interval": 1, "n_examples": 1,
+                    "yes_no_ablation": True},
     "05_benchmarks": {"size_scale": 0.02, "train_scale": 0.02, "contrastive": True, "n_attention": 4, "n_boot": 40},
     "06_dataset_scaling": {"size_scale": 0.02, "train_scale": 0.02, "contrastive": True, "fractions": "0.5,1",
                            "n_boot": 40, "n_rounds": 2},
@@ -233,6 +234,15 @@ def _check_04(said):
     assert (shape.lo <= shape.change).all() and (shape.change <= shape.hi).all()
     assert (shape.holds == (shape.verdict == shape.paper)).all()
     assert any(x.startswith("**Does the paper's shape hold?**") for x in said)
+    makeup = _table("pairs_yes_no_tiny").set_index("negative type")
+    counts = makeup[["chosen no, rejected yes", "chosen yes, rejected no", "read the same"]]
+    assert (counts.sum(axis=1) == makeup.pairs).all()
+    assert (makeup.drop(index="all").sum() == makeup.loc["all"]).all()
+    ablation = _table("yes_no_ablation_tiny")
+    disagreeing = int(makeup.loc["all", "chosen no, rejected yes"] + makeup.loc["all", "chosen yes, rejected no"])
+    assert set(ablation.model) == {"base", "BPO", f"BPO without {disagreeing} disagreeing pairs"}
+    assert set(ablation.metric) == {"accuracy", "f1", "yes_ratio"}
+    assert (ablation[ablation.model == "base"]["- base"] == 0).all()
 
 
 def _check_05(said):
@@ -317,7 +327,7 @@ def test_notebook_runs_on_tiny(path):
 
 # The kill-and-resume test (after the notebooks, whose artefacts it reuses; alone it makes them).
 # epochs 3: a configuration no other test trains, so 04's runs start from nothing here
-RESUME_PARAMS = {**SMALL["04_training"], "n_seeds": 1, "epochs": 3}
+RESUME_PARAMS = {**SMALL["04_training"], "n_seeds": 1, "epochs": 3, "yes_no_ablation": False}
 
 
 def _reproduce(only: str, params: dict) -> list[str]:

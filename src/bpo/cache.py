@@ -35,12 +35,12 @@ STAGE_CODE: dict[str, tuple[str, ...]] = {
     "vcd": ("bpo.models.generate", "bpo.evaluation.run", "bpo.evaluation.config", "bpo.evaluation.vcd",
             "bpo.preference.contrastive", "bpo.noise"),
     "tuning": ("bpo.training.tuning", "bpo.training.tuning_config", "bpo.training.pairs", "bpo.training.data",
-               "bpo.training.loop", "bpo.models.chat", "bpo.models.forward", "bpo.noise"),
+               "bpo.training.loop", "bpo.training.lora_dropout", "bpo.models.chat", "bpo.models.forward", "bpo.noise"),
 }
 # Modules inside a package of STAGE_CODE that do not make that stage: the LoRA fine-tuning lives in
 # bpo.training beside the base model's stages but does not change how a base model is trained.
 NOT_STAGE_CODE: dict[str, tuple[str, ...]] = {
-    "base": ("bpo.training.tuning", "bpo.training.tuning_config", "bpo.training.pairs"),
+    "base": ("bpo.training.tuning", "bpo.training.tuning_config", "bpo.training.pairs", "bpo.training.lora_dropout"),
 }
 
 

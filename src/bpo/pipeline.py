@@ -87,6 +87,12 @@ def load_preference_pairs(base: Base, seed: int = 0, size_scale: float = 1.0, tr
     return ds, report, target
 
 
+def training_pairs(pairs, negative_types: tuple[str, ...], cfg: TuningConfig):
+    """The pairs a ``tune`` run of ``cfg`` trains on: those of ``negative_types``, then
+    ``cfg.max_pairs`` of them drawn with ``cfg.seed``, as ``train_tuning`` draws them."""
+    return select_pairs(select_pairs(pairs, tuple(negative_types)), max_pairs=cfg.max_pairs, seed=cfg.seed)
+
+
 def tune(base: Base, pairs, pairs_key: str, negative_types: tuple[str, ...], cfg: TuningConfig,
          stop_after_epoch: int | None = None, progress: bool = True, start: TuningRun | None = None) -> TuningRun:
     """BPO or SFT (``cfg.method``) of ``base`` on the pairs of ``negative_types``; cached by base,

@@ -45,6 +45,12 @@ def validation_halbench(preset: str, seed: int = 0, size_scale: float = 1.0) -> 
     return {k: v for k, v in suite.items() if k.startswith("halbench/")}
 
 
+def validation_pope(preset: str, seed: int = 0, size_scale: float = 1.0, split: str = "adversarial") -> dict:
+    """One POPE-world split's validation copy (typical and atypical scenes)."""
+    suite = load_or_build_suite(preset, suite_config(preset, seed, size_scale, role="val"))
+    return {k: v for k, v in suite.items() if k.startswith(f"pope-{split}/")}
+
+
 def merged_copy(tuned):
     """A plain LLaVA with the LoRA weights merged in (generation needs no ``peft`` then)."""
     return copy.deepcopy(tuned).merge_and_unload() if hasattr(tuned, "merge_and_unload") else tuned
