@@ -1,16 +1,19 @@
 """How fast a LLaVA trains and generates on this machine, against this machine's own matmul peak.
 
-    python benchmarks/train_throughput.py [--preset smol] [--steps 5] [--quick]
+    python benchmarks/train_throughput.py [--preset smol] [--steps 5] [--quick] [--peaks-only]
 
 Prints Markdown tables:
 
-1. the bf16 (and fp32) matmul peak, measured here, in this run (2048x2048 matmuls, best of N);
+1. the bf16 (and fp32) matmul peak, measured here, in this run (2048x2048 matmuls, best of N), and
+   whether ``bpo.precision.bf16_pays`` computes in bf16 on this CPU (``--peaks-only`` stops here;
+   ``--peak-size`` makes the matmuls smaller, for CPUs where bf16 is slow);
 2. a stage-2 training step as training runs it: 16 examples of ~160 tokens (64 image tokens),
    projector + LM trained on precomputed vision features with ``bpo.models.forward.lm_loss``,
-   bf16 autocast, gradient clipping, AdamW; median over ``--steps`` steps after warm-up. Two rows:
-   full fine-tuning (fp32 master weights) and frozen bf16 LM + LoRA (r=64, every linear layer of
-   the LM; projector still fully trained);
-3. generation tokens/s for 32 world prompts, batched (32) vs one by one, greedy, 48 new tokens;
+   bf16 autocast where bf16 pays (fp32 elsewhere), gradient clipping, AdamW; median over ``--steps``
+   steps after warm-up. Two rows: full fine-tuning (fp32 master weights) and a frozen LM (bf16 where
+   bf16 pays) + LoRA (r=64, every linear layer of the LM; projector still fully trained);
+3. generation tokens/s for 32 world prompts, batched (32) vs one by one, greedy, 48 new tokens
+   (fp32 weights, and where bf16 pays also bf16 weights);
 4. vision pre-training (stage 1, ``bpo.training.vision``) in images/s: rendering scenes with their
    masks and patch targets, a supervised training step of the tower and its heads on an already
    rendered batch, and the two together as ``pretrain_supervised`` runs them (one after the other,
@@ -31,6 +34,7 @@ import time
 import torch
 
 from bpo.models.config import ModelConfig
+from bpo.precision import autocast, bf16_pays, storage_dtype
 from bpo.presets import base_training_config
 from bpo.models.llava import build_model
 from bpo.models.chat import IGNORE_INDEX, encode_example
@@ -91,8 +95,8 @@ def make_batch(model, processor, cfg: ModelConfig):
     labels = torch.tensor([e[1] for e in examples])
     mask = torch.ones_like(input_ids)
     pixels = processor.image_processor(images, return_tensors="pt")["pixel_values"]
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        feats = vision_features(model, pixels).bfloat16()  # training caches them in bf16
+    with autocast(True):
+        feats = vision_features(model, pixels).to(storage_dtype())  # as training caches them
     return input_ids, mask, feats, labels
 
 
@@ -137,12 +141,12 @@ def train_flops(model, input_ids, labels, lora: bool) -> tuple[float, str]:
 
 
 def to_lora(model):
-    """Frozen bf16 copy of the model with LoRA (r=64) on every linear layer of the LM; the LoRA
-    weights and the projector stay fp32 (master weights) and trainable."""
+    """Frozen copy of the model (LM in bf16 where bf16 pays) with LoRA (r=64) on every linear layer
+    of the LM; the LoRA weights and the projector stay fp32 (master weights) and trainable."""
     from peft import LoraConfig, inject_adapter_in_model
 
     model = copy.deepcopy(model)
-    model.model.language_model.to(torch.bfloat16)
+    model.model.language_model.to(storage_dtype())
     config = LoraConfig(r=64, lora_alpha=128, lora_dropout=0.0,
                         target_modules=rf".*language_model.*\.({'|'.join(LM_LINEARS)})")
     inject_adapter_in_model(config, model)
@@ -223,6 +227,8 @@ def main() -> None:
     parser.add_argument("--sequential", type=int, default=8,
                         help="prompts generated one by one (of the 32; tokens/s is per token, so a subset suffices)")
     parser.add_argument("--quick", action="store_true", help="smoke check: 1 warm-up, 1 step, 4 one-by-one prompts")
+    parser.add_argument("--peaks-only", action="store_true", help="only the matmul peaks and the bf16 decision")
+    parser.add_argument("--peak-size", type=int, default=2048, help="n of the n x n matmuls of the peaks")
     args = parser.parse_args()
     if args.quick:
         args.steps, args.warmup, args.sequential = 1, 1, 4
@@ -230,12 +236,18 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.1f} "
           "(other processes on these cores lower every number below)\n")
 
-    peak = {dt: matmul_peak(dt) for dt in (torch.bfloat16, torch.float32)}
-    print("| matmul 2048x2048 (best of 8) | GFLOP/s |\n| --- | ---: |")
+    peak = {dt: matmul_peak(dt, args.peak_size) for dt in (torch.bfloat16, torch.float32)}
+    n = args.peak_size
+    print(f"| matmul {n}x{n} (best of 8) | GFLOP/s |\n| --- | ---: |")
     for dt, f in peak.items():
-        print(f"| {str(dt).removeprefix('torch.')} | {f / 1e9:,.0f} |")
-    print()
+        print(f"| {str(dt).removeprefix('torch.')} | {f / 1e9:,.1f} |")
+    print(f"\nbf16 / fp32: {peak[torch.bfloat16] / peak[torch.float32]:.3g}x; torch's CPU capability "
+          f"{torch.backends.cpu.get_cpu_capability()}; bpo.precision.bf16_pays('cpu'): {bf16_pays('cpu')} "
+          f"(the repository computes in {'bf16' if bf16_pays('cpu') else 'fp32'} here)\n")
+    if args.peaks_only:
+        return
 
+    low = "bf16" if bf16_pays("cpu") else "fp32"  # what the repository computes in here
     cfg = ModelConfig(args.preset)
     texts = None
     if args.preset == "tiny":
@@ -246,21 +258,22 @@ def main() -> None:
     batch = make_batch(model, processor, cfg)
     n_labelled = int((batch[3][:, 1:] != IGNORE_INDEX).sum())
     print(f"Training step: batch {BATCH} x {SEQ} tokens ({cfg.n_image_tokens} image tokens, "
-          f"{n_labelled / BATCH:.0f} labelled per row), bf16 autocast, fused AdamW, clip 1.0 (the training loop itself); "
+          f"{n_labelled / BATCH:.0f} labelled per row), {low} compute, fused AdamW, clip 1.0 (the training loop itself); "
           f"median of {args.steps} steps after {args.warmup} warm-up.\n")
     rows = []
-    for name, lora in (("full FT (fp32 master)", False), ("LoRA r=64, frozen bf16 LM", True)):
+    compute_peak = peak[torch.bfloat16 if low == "bf16" else torch.float32]
+    for name, lora in (("full FT (fp32 master)", False), (f"LoRA r=64, frozen {low} LM", True)):
         m = to_lora(model) if lora else model
         trainable = count_params(m, trainable=True)
         step = statistics.median(time_steps(m, batch, args.steps, args.warmup))
         flops, what = train_flops(m, batch[0], batch[3], lora)
         rows.append((name, trainable, step, flops, what))
         del m
-    print("| variant | trainable params | s/step | tokens/s | achieved GFLOP/s | share of bf16 peak |")
+    print(f"| variant | trainable params | s/step | tokens/s | achieved GFLOP/s | share of {low} peak |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     for name, trainable, step, flops, _ in rows:
         print(f"| {name} | {trainable / 1e6:.1f}M | {step:.2f} | {BATCH * SEQ / step:,.0f} "
-              f"| {flops / step / 1e9:,.0f} | {flops / step / peak[torch.bfloat16]:.0%} |")
+              f"| {flops / step / 1e9:,.0f} | {flops / step / compute_peak:.0%} |")
     print("\nFLOPs counted per step (matmuls only; embedding lookups, norms, softmax, optimizer not counted):")
     for name, _, _, flops, what in rows:
         print(f"- {name}: {flops / 1e12:.2f} TFLOP = {what}")
@@ -270,7 +283,10 @@ def main() -> None:
     images, questions = gen_inputs(cfg, GEN_PROMPTS)
     seq_n = min(args.sequential, GEN_PROMPTS)
     gen = {}
-    for label, m in (("fp32 weights + bf16 autocast", model), ("bf16 weights", copy.deepcopy(model).to(torch.bfloat16))):
+    variants = {"fp32 weights": model}
+    if low == "bf16":
+        variants = {"fp32 weights + bf16 autocast": model, "bf16 weights": copy.deepcopy(model).to(torch.bfloat16)}
+    for label, m in variants.items():
         generate(m, processor, images[:2], questions[:2], max_new_tokens=2, progress=False)  # warm-up
         batched = time_generate(m, processor, images, questions, batch_size=GEN_PROMPTS)
         single = time_generate(m, processor, images[:seq_n], questions[:seq_n], batch_size=1)

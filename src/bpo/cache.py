@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from bpo.paths import data_dir
+from bpo.precision import bf16_pays
 
 
 # The modules (or whole packages) whose source makes each stage's artefact. A stage's key also
@@ -37,6 +38,8 @@ STAGE_CODE: dict[str, tuple[str, ...]] = {
     "tuning": ("bpo.training.tuning", "bpo.training.tuning_config", "bpo.training.pairs", "bpo.training.data",
                "bpo.training.loop", "bpo.training.lora_dropout", "bpo.models.chat", "bpo.models.forward", "bpo.noise"),
 }
+# Stages that only draw and render data: the same on every machine, so their keys hold no precision.
+DATA_STAGES = ("world", "suite")
 # Modules inside a package of STAGE_CODE that do not make that stage: the LoRA fine-tuning lives in
 # bpo.training beside the base model's stages but does not change how a base model is trained.
 NOT_STAGE_CODE: dict[str, tuple[str, ...]] = {
@@ -70,11 +73,15 @@ def params_key(params: dict) -> str:
 
 
 def stage_params(stage: str, params: dict) -> dict:
-    """``params`` with the version of the code that makes ``stage`` ("eval/base" is an "eval" stage)."""
+    """``params`` with the version of the code that makes ``stage`` ("eval/base" is an "eval" stage)
+    and, for a stage that computes with a model, whether it computes in bf16 (``bpo.precision``)."""
     kind = stage.split("/")[0]
     if kind not in STAGE_CODE:
         raise ValueError(f"stage {stage!r} has no entry in bpo.cache.STAGE_CODE: say which code makes it")
-    return {**params, "code": code_version(STAGE_CODE[kind], NOT_STAGE_CODE.get(kind, ()))}
+    out = {**params, "code": code_version(STAGE_CODE[kind], NOT_STAGE_CODE.get(kind, ()))}
+    if kind not in DATA_STAGES:
+        out["cpu_bf16"] = bf16_pays("cpu")
+    return out
 
 
 def stage_dir(preset: str, stage: str, params: dict) -> Path:

@@ -63,7 +63,8 @@ from tqdm.auto import tqdm
 from bpo.models.chat import IGNORE_INDEX
 from bpo.paths import PROJECT_ROOT
 from bpo.training.data import length_grouped_batches
-from bpo.training.loop import OptimConfig, autocast, lr_at
+from bpo.precision import autocast
+from bpo.training.loop import OptimConfig, lr_at
 from bpo.training.pairs import EncodedPairs, compute_reference, encode_pairs, select_pairs
 from bpo.training.tuning import TuningRun, attach_lora, load_tuned, step_loss
 from bpo.training.tuning_config import TuningConfig

@@ -84,7 +84,7 @@ def machine() -> dict:
             "cpu": _proc_field("/proc/cpuinfo", "model name") or platform.processor() or None,
             "logical_cores": os.cpu_count(),
             "ram_bytes": int(mem.split()[0]) * 1024 if mem else None,
-            "gpus": None, "cpu_capability": None}
+            "gpus": None, "cpu_capability": None, "cpu_bf16": None}
     try:
         import torch  # imported here: ``reproduce --help`` must not load the model stack
     except ImportError:
@@ -92,6 +92,9 @@ def machine() -> dict:
     if torch.cuda.is_available():
         info["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     info["cpu_capability"] = torch.backends.cpu.get_cpu_capability()  # e.g. AVX512, AMX: explains speed
+    from bpo.precision import bf16_pays
+
+    info["cpu_bf16"] = bf16_pays("cpu")  # bf16 or fp32 compute: the numbers' last digits depend on it
     return info
 
 

@@ -9,11 +9,9 @@ in evaluation. The sweep makes a choice, so it runs on the *validation* copy of 
 
 from __future__ import annotations
 
-import copy
 from math import nan
 
 import pandas as pd
-import torch
 from tqdm.auto import tqdm
 
 from bpo.evaluation.config import AnswerConfig
@@ -24,6 +22,7 @@ from bpo.evaluation.text import place_words
 from bpo.evaluation.uncertainty import summary_interval
 from bpo.models.generate import generate
 from bpo.noise import PLACES, weakened
+from bpo.precision import answering_copy
 from bpo.world.scene import Scene
 
 METRICS = ("chair_i", "chair_s", "object_recall", "place_named", "pope_adv_accuracy", "pope_adv_yes_ratio")
@@ -48,8 +47,7 @@ def noise_sweep(model, processor, suite: dict, steps=(300, 500, 700, 900, 999), 
     """Long frame (split, place, step, metric, value, lo, hi): lo and hi bound the 95 % bootstrap
     interval of CHAIR_i and POPE-adversarial accuracy (NaN for the other metrics). The clean model is
     step 0 of every place (one run, shared), so each line starts from the same point."""
-    if model.device.type == "cpu" and model.dtype == torch.float32:
-        model = copy.deepcopy(model).to(torch.bfloat16)
+    model = answering_copy(model)
     budgets = AnswerConfig()  # the evaluation's answer lengths
     conditions = [(None, 0)] + [(p, s) for p in places for s in steps]
     data = {split: (_rows(suite[f"halbench/{split}"], n_describe), _rows(suite[f"pope-adversarial/{split}"], n_pope))

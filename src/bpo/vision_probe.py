@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from bpo.training.loop import autocast
+from bpo.precision import autocast, storage_dtype
 from bpo.training.vision import (
     BACKGROUND, COLOURS, IGNORE, NOUNS, SIGN, SIGN_TEXTS, SeeingHeads, render_batch, scene_stream, tower_features,
 )
@@ -93,7 +93,7 @@ def _features(model, scenes: list[Scene], batch: int = 128, desc: str = "probe f
         pixels, t = render_batch(scenes[start:start + batch], vcfg.image_size, vcfg.patch_size)
         with torch.no_grad(), autocast(True, model.device.type):
             feats.append(tower_features(tower, pixels.to(model.device, model.dtype),
-                                        model.config.vision_feature_layer).bfloat16().cpu())
+                                        model.config.vision_feature_layer).to(storage_dtype(model.device.type)).cpu())
         targets.append(t)
     return torch.cat(feats), {k: torch.cat([t[k] for t in targets]) for k in targets[0]}
 

@@ -52,7 +52,6 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,6 +61,7 @@ from tqdm.auto import tqdm
 from bpo.evaluation import text as T
 from bpo.models.chat import IGNORE_INDEX, encode_example
 from bpo.models.forward import pixel_values, token_logprobs, vision_features
+from bpo.precision import autocast as bf16_autocast
 from bpo.training.data import collate
 from bpo.world import vocab
 
@@ -259,7 +259,7 @@ def response_perplexity(model, processor, questions: list[str], responses: list[
     was_training = model.training
     model.eval()  # no dropout: the score of a frozen model
     try:
-        with torch.no_grad(), (torch.autocast(device.type, dtype=torch.bfloat16) if autocast else nullcontext()):
+        with torch.no_grad(), bf16_autocast(autocast, device.type):
             for start in tqdm(range(0, len(order), batch_size), desc="perplexity", disable=not progress, leave=False):
                 idx = order[start:start + batch_size]
                 ids, mask, labels = (x.to(device) for x in collate([examples[i] for i in idx], pad_id))

@@ -31,6 +31,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from bpo.models.chat import prompt_text
+from bpo.precision import bf16_pays
 
 
 def _check_inputs(images, questions) -> None:
@@ -67,8 +68,8 @@ def prompt_batches(processor, questions: list[str], batch_size: int, with_image:
 def _use_autocast(model, autocast: bool | None) -> bool:
     if autocast is not None:
         return autocast
-    # Auto: bf16 autocast only on a CPU with an fp32 model; on CUDA the caller picks the model's dtype.
-    return model.device.type == "cpu" and model.dtype != torch.bfloat16
+    # Auto: bf16 autocast only on a CPU where bf16 pays, with an fp32 model; on CUDA the caller picks the dtype.
+    return model.device.type == "cpu" and model.dtype != torch.bfloat16 and bf16_pays("cpu")
 
 
 @dataclass

@@ -17,17 +17,16 @@ The rows used come after those the base model was tuned on, so no ground truth w
 
 from __future__ import annotations
 
-import copy
 import json
 import time
 from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
-import torch
 from tqdm.auto import tqdm
 
 from bpo.cache import atomic_dir, save_dataset, stage_dir, stage_params
+from bpo.precision import answering_copy
 from bpo.preference.config import PreferenceConfig, TOKEN_BUDGET
 from bpo.preference.contrastive import contrastive_negatives
 from bpo.preference.dataset import NEGATIVE_TYPES, Candidate, Negative
@@ -66,8 +65,7 @@ def make_negatives(model, processor, world: dict, cfg: PreferenceConfig,
     was made; per type, the seconds spent and tokens generated. Every sampled type uses the same
     seeds, so image-weakened and self-generated negatives differ only by the weakening."""
     truths = ground_truths(world, cfg)
-    if model.device.type == "cpu" and model.dtype == torch.float32:
-        model = copy.deepcopy(model).to(torch.bfloat16)  # 2.5x faster decoding than fp32 under autocast here
+    model = answering_copy(model)
     tok = processor.tokenizer
     rows, timings = [], []
     for ntype in tqdm(cfg.negative_types, desc="negative types", disable=not progress):

@@ -9,6 +9,7 @@ from tqdm.auto import tqdm
 
 from bpo.models.chat import IGNORE_INDEX, encode_example
 from bpo.models.forward import pixel_values, vision_features
+from bpo.precision import autocast, storage_dtype
 
 
 def encode_all(processor, conversations: list[list[dict]], n_image_tokens: int, max_length: int) -> list[tuple]:
@@ -45,10 +46,11 @@ def collate(examples: list[tuple], pad_id: int) -> tuple[torch.Tensor, torch.Ten
 
 
 def image_features(model, processor, images, batch_size: int = 64, progress: bool = True) -> torch.Tensor:
-    """Frozen vision-tower features of every image, [N, n_image_tokens, vision_hidden], bf16 to
-    halve the memory (they feed a bf16-autocast projector anyway)."""
+    """Frozen vision-tower features of every image, [N, n_image_tokens, vision_hidden]; bf16 (half
+    the memory) where they feed a bf16-autocast projector (``bpo.precision``), else fp32."""
     out = []
     for start in tqdm(range(0, len(images), batch_size), desc="vision features", disable=not progress, leave=False):
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            out.append(vision_features(model, pixel_values(processor, images[start:start + batch_size])).bfloat16())
+        with autocast(True):
+            feats = vision_features(model, pixel_values(processor, images[start:start + batch_size]))
+            out.append(feats.to(storage_dtype()))
     return torch.cat(out)

@@ -6,11 +6,12 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable
-from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
 from tqdm.auto import tqdm
+
+from bpo.precision import autocast
 
 
 @dataclass(frozen=True)
@@ -28,8 +29,6 @@ class OptimConfig:
             raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
 
 
-def autocast(enabled: bool, device: str = "cpu"):
-    return torch.autocast(device, dtype=torch.bfloat16) if enabled else nullcontext()
 
 
 def lr_at(step: int, total: int, cfg: OptimConfig) -> float:

@@ -25,7 +25,7 @@ from bpo.models.forward import pixel_values, sequence_logprobs, vision_features
 from bpo.noise import weakened
 from bpo.models.chat import encode_example
 from bpo.training.data import collate
-from bpo.training.loop import autocast
+from bpo.precision import autocast
 
 
 @dataclass

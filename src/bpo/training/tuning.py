@@ -27,7 +27,8 @@ from tqdm.auto import tqdm
 
 from bpo.models.forward import token_logprobs
 from bpo.training.data import length_grouped_batches
-from bpo.training.loop import OptimConfig, autocast, lr_at
+from bpo.precision import autocast
+from bpo.training.loop import OptimConfig, lr_at
 from bpo.training.lora_dropout import use_lora_dropout
 from bpo.training.pairs import EncodedPairs, encode_pairs, load_or_compute_reference, pair_batch, select_pairs
 from bpo.training.tuning_config import TuningConfig
