@@ -73,3 +73,28 @@ def test_model_stages_are_keyed_by_their_precision_and_data_stages_are_not(monke
     for stage in ("base", "eval/base", "preference", "tuning"):
         assert keys["0"][stage] != keys["1"][stage]
         assert (keys["0"][stage]["cpu_bf16"], keys["1"][stage]["cpu_bf16"]) == (False, True)
+
+
+def test_cached_features_feed_a_training_step_in_either_precision(image_dependent_tiny, forced):
+    """The stage-2 path end to end: frozen-tower features cached in the storage dtype, then the
+    projector and LM trained on them under ``precision.autocast`` (fp32 features into an fp32
+    projector where bf16 does not pay, bf16 under autocast where it does)."""
+    from bpo.models.chat import encode_example
+    from bpo.models.forward import lm_loss
+    from bpo.models.llava import n_image_features
+    from bpo.training.data import collate, image_features
+    from bpo.world.render import render
+    from bpo.world.scene import sample_scenes
+
+    model, processor = image_dependent_tiny
+    images = [render(s, model.config.vision_config.image_size) for s in sample_scenes(0, "precision", 2)]
+    feats = image_features(model, processor, images, progress=False)
+    assert feats.dtype == (torch.bfloat16 if forced else torch.float32)
+    chat = [{"role": "user", "content": "What is in the image?"}, {"role": "assistant", "content": "a cat"}]
+    ids, mask, labels = collate([encode_example(processor, chat, n_image_features(model))] * 2,
+                                processor.tokenizer.pad_token_id or 0)
+    with precision.autocast(True):
+        loss = lm_loss(model, ids, mask, feats, labels)
+    loss.backward()
+    assert torch.isfinite(loss) and model.model.multi_modal_projector.linear_1.weight.grad is not None
+    model.zero_grad(set_to_none=True)

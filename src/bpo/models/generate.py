@@ -11,8 +11,9 @@ product per layer), so prompts are generated in batches:
 - a row that has ended leaves the batch and its KV cache (``select_rows``): ``model.generate``
   computes every row until the longest ends, and for descriptions most of a batch's steps went
   to rows that were done (``benchmarks/decode_speed.py`` compares the two);
-- on a CPU the forward passes run under bf16 autocast (3-4x faster matmuls than fp32 here)
-  unless the model is bf16 already; ``autocast=False`` keeps fp32 (exact batched == one-by-one);
+- on a CPU where bf16 pays (``bpo.precision``) the forward passes run under bf16 autocast (3-4x
+  faster matmuls than fp32 there) unless the model is bf16 already; ``autocast=False`` keeps fp32
+  (exact batched == one-by-one);
 - sampling is seeded per batch (``seed + batch index``) inside a forked RNG: the same call gives
   the same answers, and the caller's global RNG is left untouched.
 
@@ -86,7 +87,7 @@ def decode_batches(model, processor, images: list[Image.Image] | None, questions
                    seed: int = 0, autocast: bool | None = None, progress: bool = True,
                    desc: str = "generate") -> Answers:
     """The loop every decoder shares: length-sorted left-padded batches, the model in eval mode,
-    bf16 autocast on a CPU, a forked RNG seeded ``seed + b`` per batch, and text back in input
+    bf16 autocast where it pays, a forked RNG seeded ``seed + b`` per batch, and text back in input
     order. ``decode(inputs, b)`` returns batch ``b``'s new token ids [rows, <= max_new_tokens],
     padded after each row's end; ``inputs`` holds input_ids, attention_mask and, with images,
     pixel_values in the model's dtype."""
@@ -199,16 +200,17 @@ def _decode_batch(model, inputs: dict, max_new_tokens: int, eos: torch.Tensor, p
 
 def generate(model, processor, images: list[Image.Image] | None, questions: list[str], max_new_tokens: int = 96,
              batch_size: int = 32, do_sample: bool = False, temperature: float = 1.0, top_k: int = 50,
-             top_p: float = 1.0, seed: int = 0, progress: bool = True, autocast: bool | None = None, min_new_tokens: int | None = None,
-             with_truncation: bool = False) -> list[str] | Answers:
+             top_p: float = 1.0, seed: int = 0, progress: bool = True, autocast: bool | None = None,
+             min_new_tokens: int | None = None, with_truncation: bool = False) -> list[str] | Answers:
     """The model's answer to each (image, question), decoded without special tokens and trimmed,
     in input order. ``images=None`` asks the LM component alone (no image in the prompt).
 
-    ``autocast``: None = bf16 autocast on a CPU unless the model is bf16 already; True/False force
-    it on/off. ``min_new_tokens`` suppresses end-of-sequence before that many tokens (benchmarks).
+    ``autocast``: None = bf16 autocast on a CPU where bf16 pays, unless the model is bf16 already;
+    True/False force it on/off. ``min_new_tokens`` suppresses end-of-sequence before that many tokens (benchmarks).
     ``with_truncation=True`` returns :class:`Answers` (texts and which were cut at the budget).
     Sampling keeps the ``top_k`` most likely tokens (0: all); 50 is the default ``model.generate``
-    applied when this module called it. The image token is never emitted: it would ask the next step for image features that do not exist.
+    applied when this module called it. The image token is never emitted: it would ask the next
+    step for image features that do not exist.
     """
     if not temperature > 0 or not 0 < top_p <= 1 or top_k < 0:
         raise ValueError(f"generate: temperature must be > 0, top_k >= 0 and top_p in (0, 1], got {temperature}, "
