@@ -43,7 +43,7 @@ SMALL = {
 
 # The figures each notebook draws (plots.* save them as <name>.png).
 FIGURES = {
-    "00_world": ["world_samples", "world_prior", "world_benchmarks"],
+    "00_world": ["world_samples_tiny", "world_prior_tiny", "world_benchmarks_tiny"],
     "01_base_mllm": ["base_training_tiny", "base_benchmarks_tiny"],
     "02_bias_probing": ["probing_tiny", "noisy_responses_tiny", "noise_effects_tiny"],
     "03_preference_dataset": ["preference_negatives_tiny"],
@@ -87,14 +87,14 @@ def _markdown_table(text: str) -> pd.DataFrame:
 def _check_00(said):
     config = next(t for t in said if "WorldConfig(" in t)
     size = {k: int(v) for k, v in re.findall(r"\b(n_\w+)=(\d+)", config)}
-    sources = _table("table2_world_sources").set_index("source")
+    sources = _table("table2_world_sources_tiny").set_index("source")
     assert list(sources.index) == ["detail", "textvqa", "conversation"]
     assert {s: sources.loc[s, "our size"] for s in sources.index} == {s: size[f"n_{s}"] for s in sources.index}
     assert (sources["words per answer"] > 0).all() and (sources["objects per image"] >= 1).all()
     generated = next(t for t in said if t.startswith("Also generated"))
     assert re.search(r"\*\*(\d+)\*\* image–caption pairs and \*\*(\d+)\*\*", generated).groups() == (
         str(size["n_caption"]), str(size["n_corpus"]))
-    composition = _table("world_benchmarks")
+    composition = _table("world_benchmarks_tiny")
     assert sorted(zip(composition.benchmark, composition.split)) == sorted(product(BENCHMARKS, SPLITS))
     assert (composition["items"] >= composition["images"]).all() and (composition["images"] >= 1).all()
     # the judges' self-check: references score perfectly, the prior's guess on atypical scenes does not
