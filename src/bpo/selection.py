@@ -39,16 +39,20 @@ PARSED_DROP = 5.0
 PERPLEXITY_RATIO = 1.5
 
 
+def _validation(preset: str, benchmark: str, seed: int, size_scale: float) -> dict:
+    """The validation copy of one benchmark (its typical and atypical scenes)."""
+    suite = load_or_build_suite(preset, suite_config(preset, seed, size_scale, role="val"))
+    return {k: v for k, v in suite.items() if k.startswith(f"{benchmark}/")}
+
+
 def validation_halbench(preset: str, seed: int = 0, size_scale: float = 1.0) -> dict:
     """Object HalBench-world's validation copy (typical and atypical scenes)."""
-    suite = load_or_build_suite(preset, suite_config(preset, seed, size_scale, role="val"))
-    return {k: v for k, v in suite.items() if k.startswith("halbench/")}
+    return _validation(preset, "halbench", seed, size_scale)
 
 
 def validation_pope(preset: str, seed: int = 0, size_scale: float = 1.0, split: str = "adversarial") -> dict:
     """One POPE-world split's validation copy (typical and atypical scenes)."""
-    suite = load_or_build_suite(preset, suite_config(preset, seed, size_scale, role="val"))
-    return {k: v for k, v in suite.items() if k.startswith(f"pope-{split}/")}
+    return _validation(preset, f"pope-{split}", seed, size_scale)
 
 
 def merged_copy(tuned):

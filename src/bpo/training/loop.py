@@ -29,8 +29,6 @@ class OptimConfig:
             raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
 
 
-
-
 def lr_at(step: int, total: int, cfg: OptimConfig) -> float:
     warmup = max(1, round(cfg.warmup_ratio * total))
     if step < warmup:
