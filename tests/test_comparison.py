@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bpo.comparison import (FLAT_SHARE, absent_objects, compare, figure6_parts, paper_claims, pooled, takeover_part,
+from bpo.comparison import (FLAT_SHARE, absent_objects, compare, figure6_parts, paper_claims, pooled, takeover_parts,
                             values_table)
 from bpo.claims import claims_table
 from bpo.world.scene import Scene, SceneObject
@@ -37,17 +37,38 @@ def test_values_and_paired_tables_cover_the_splits_and_read_chair_from_the_answe
     assert paired.loc[("CHAIR_i", "all"), "verdict"] == "better"  # every resample: -50, lower is better
 
 
-def takeover(wins, lo, hi):
-    return pd.DataFrame({"place": ["pixels", "pixels", "features"], "step": [0, 999, 999],
-                         "prior_wins_%": [10.0, wins, 90.0], "prior_wins_%_lo": [5.0, lo, 80.0],
-                         "prior_wins_%_hi": [15.0, hi, 99.0]})
+def takeover(wins, lo, hi, rise=(60.0, 40.0, 80.0)):
+    frame = pd.DataFrame({"place": ["pixels", "pixels", "features"], "step": [0, 999, 999],
+                          "prior_wins_%": [10.0, wins, 90.0], "prior_wins_%_lo": [5.0, lo, 80.0],
+                          "prior_wins_%_hi": [15.0, hi, 99.0]})
+    if rise is not None:
+        for end, v in zip(("", "_lo", "_hi"), rise):
+            frame[f"prior_rise_%{end}"] = [0.0, v, 5.0]
+    return frame
 
 
-def test_takeover_reads_the_strongest_noise_of_the_place():
-    part = takeover_part(takeover(70.0, 55.0, 85.0))
-    assert (part.value, part.lo, part.hi, part.better) == (20.0, 5.0, 35.0, 1)
+def test_takeover_reads_the_rise_and_the_majority_at_the_strongest_noise_of_the_place():
+    rise, majority = takeover_parts(takeover(70.0, 55.0, 85.0))
+    assert (rise.value, rise.lo, rise.hi, rise.better) == (60.0, 40.0, 80.0, 1)
+    assert "step 999 minus step 0" in rise.label
+    assert (majority.value, majority.lo, majority.hi, majority.better) == (20.0, 5.0, 35.0, 1)
     with pytest.raises(ValueError, match="projector"):
-        takeover_part(takeover(70.0, 55.0, 85.0), "projector")
+        takeover_parts(takeover(70.0, 55.0, 85.0), "projector")
+
+
+def test_a_prior_that_already_won_on_clean_images_is_no_takeover():
+    """A majority at the strongest noise with no rise over the clean images (the prior won there
+    already) does not make claim (a) hold; a table saved without the rise leaves it without a CI."""
+    from bpo.claims import Claim
+
+    def verdict(frame):
+        return claims_table([Claim("a", "takeover", takeover_parts(frame))]).verdict[0]
+
+    assert verdict(takeover(84.0, 72.0, 97.0)) == "holds"
+    assert verdict(takeover(84.0, 72.0, 97.0, rise=(0.0, 0.0, 0.0))) == "unclear (CI overlaps 0)"
+    assert verdict(takeover(84.0, 72.0, 97.0, rise=(-20.0, -35.0, -5.0))) == "does not hold"
+    old = takeover_parts(takeover(84.0, 72.0, 97.0, rise=None))
+    assert "re-run 02" in old[0].label and verdict(takeover(84.0, 72.0, 97.0, rise=None)) == "unclear (no CI)"
 
 
 def shape(pos_lo, pos_hi, neg=(-3.0, -4.0, -2.0), sft=(0.1, 0.05, 0.15)):

@@ -171,6 +171,9 @@ def _check_02(said):
     assert all(_whole(w * n_probe / 100) for w in t["prior_wins_%"])  # a share of n_probe images
     clean = t.xs(0, level="step")
     assert clean.true.max() - clean.true.min() < 0.01, clean  # step 0 is almost clean at every place
+    # the paired rise over the same images equals the change in the share, and is 0 at step 0
+    rise = t["prior_wins_%"] - clean["prior_wins_%"].reindex(t.index.get_level_values("place")).to_numpy()
+    np.testing.assert_allclose(t["prior_rise_%"], rise, atol=1e-9)
     assert (t.xs(999, level="step").true - clean.true).abs().max() > 1e-3  # step 999 is not
     probe_said = next(x for x in said if x.startswith("### What the probe says"))
     assert all(f"- **{p}**:" in probe_said for p in PLACES) and "Figure 5" in probe_said

@@ -115,7 +115,8 @@ def test_takeover_on_a_hand_built_frame():
         ("projector", 999): (-3.0, -1.5, -5.0, 2.0, 100.0),
     }
     assert list(table.columns) == ["true", "prior_best", "control", "evidence", "evidence_lo", "evidence_hi",
-                                   "prior_wins_%", "prior_wins_%_lo", "prior_wins_%_hi"]
+                                   "prior_wins_%", "prior_wins_%_lo", "prior_wins_%_hi",
+                                   "prior_rise_%", "prior_rise_%_lo", "prior_rise_%_hi"]
     table = table[["true", "prior_best", "control", "evidence", "prior_wins_%"]]
     assert list(table.index) == list(expected)
     for key, row in expected.items():

@@ -47,3 +47,21 @@ def test_read_probing_says_when_the_prior_takes_over():
     never = {k: (0.0, v[1], v[2]) for k, v in HAND.items()}  # the true noun always wins
     said = read_probing(takeover(_frame(never)))
     assert "at no step" in said and "never overtakes" in said
+
+
+def test_the_rise_is_paired_over_the_same_images():
+    """Image 0's prior wins on the clean image and image 1's does not; at step 999 they swap. The
+    share stays 50 %, and so does a rise read from the shares; paired per image the rise is
+    (-100 + 100) / 2 = 0 with an interval that spans both images' changes."""
+    swap = dict(HAND)
+    swap[(0, 999)] = (-1.0, [-2.0], [-4.0])  # the true noun now wins on image 0
+    swap[(1, 999)] = (-3.0, [-1.0], [-4.0])  # the prior now wins on image 1
+    table = takeover(_frame(swap))
+    noisy = table.loc[("pixels", 999)]
+    assert (noisy["prior_wins_%"], noisy["prior_rise_%"]) == (50.0, 0.0)
+    assert (noisy["prior_rise_%_lo"], noisy["prior_rise_%_hi"]) == (-100.0, 100.0)
+    # HAND: the prior already won on image 0, gains image 1: +50 points, each image's change 0 or +100
+    rise = takeover(_frame(HAND)).loc[("pixels", 999)]
+    assert (rise["prior_rise_%"], rise["prior_rise_%_lo"], rise["prior_rise_%_hi"]) == (50.0, 0.0, 100.0)
+    assert table.loc[("pixels", 0), "prior_rise_%"] == 0.0  # the first step against itself
+    assert "a rise of +50 points [0, 100]" in read_probing(takeover(_frame(HAND)))

@@ -110,15 +110,22 @@ def _helps_and_cuts(paired: pd.DataFrame, b: str, a: str) -> list[Part]:
             _part(paired, f"{b} - {a} CHAIR_i (atypical)", "halbench", "CHAIR_i", "atypical", -1)]
 
 
-def takeover_part(takeover: pd.DataFrame, place: str = "pixels") -> Part:
-    """Claim (a) from 02's table: at the strongest noise, the share of images on which the prior's
-    noun beats the true object, minus 50 % (a majority is a takeover)."""
+def takeover_parts(takeover: pd.DataFrame, place: str = "pixels") -> list[Part]:
+    """Claim (a) from 02's table, at the strongest noise of ``place``: the share of images on which
+    the prior's noun beats the true object rises over the same images' clean share (paired), and
+    ends a majority (minus 50 %). Both are needed: a prior that already won on clean images has
+    nothing left to take over. A table saved before 02 measured the rise gets a NaN rise part."""
     rows = takeover[takeover.place == place]
     if rows.empty:
         raise ValueError(f"takeover table has no rows for noise place {place!r}")
     top = rows[rows.step == rows.step.max()].iloc[0]
-    return Part(f"prior wins at {place} step {int(top.step)}, % of images - 50", top["prior_wins_%"] - 50,
-                top["prior_wins_%_lo"] - 50, top["prior_wins_%_hi"] - 50, +1)
+    step = int(top.step)
+    rise = [top.get(f"prior_rise_%{end}", np.nan) for end in ("", "_lo", "_hi")]
+    rise_label = f"prior wins at {place} step {step} minus step {int(rows.step.min())} (same images), points" + (
+        "" if np.isfinite(rise[0]) else " (not in this table: re-run 02)")
+    return [Part(rise_label, *rise, +1),
+            Part(f"prior wins at {place} step {step}, % of images - 50", top["prior_wins_%"] - 50,
+                 top["prior_wins_%_lo"] - 50, top["prior_wins_%_hi"] - 50, +1)]
 
 
 def figure6_parts(shape: pd.DataFrame) -> list[Part]:
@@ -144,7 +151,7 @@ def paper_claims(takeover: pd.DataFrame | None, bpo_vs_base: pd.DataFrame, bpo_v
     (verdict "unclear (no CI)") rather than disappearing."""
     nan = [Part("not measured in this run", np.nan, np.nan, np.nan, +1)]
     return [
-        Claim("a", "Under noise the language prior takes over", [takeover_part(takeover)] if takeover is not None else nan),
+        Claim("a", "Under noise the language prior takes over", takeover_parts(takeover) if takeover is not None else nan),
         Claim("b", "BPO improves helpfulness and cuts hallucination", _helps_and_cuts(bpo_vs_base, "BPO", "base")),
         Claim("c", "BPO beats SFT", _helps_and_cuts(bpo_vs_sft, "BPO", "SFT")),
         Claim("d", "Image-weakened negatives beat self-generated ones (MM-Vet Total, as Table 5)",

@@ -93,13 +93,18 @@ def takeover(frame: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.DataF
     """Per place and step, means over images: log-likelihood of the true noun, of the prior's best
     noun and of the control nouns; ``evidence`` = true minus mean control (what the image adds for
     the object that is there); the share (%) of images where the prior's best noun beats the true
-    one. ``evidence`` and ``prior_wins_%`` carry ``_lo``/``_hi``: 95 % bootstrap intervals over images."""
-    best = per_image(frame)
+    one; ``prior_rise_%``, that share minus the same images' share at the place's first step (paired
+    per image: a takeover is a rise over the clean image, not a majority the clean image already
+    had). ``evidence``, ``prior_wins_%`` and ``prior_rise_%`` carry ``_lo``/``_hi``: 95 % bootstrap
+    intervals over images."""
+    best = per_image(frame).sort_index()
     best = best.assign(evidence=best.true - best.control, prior_wins=100.0 * (best.prior > best.true))
+    first = best.prior_wins.groupby(level=["place", "image"]).transform("first")  # each image's first step
+    best = best.assign(prior_rise=best.prior_wins - first)
     rows = {}
     for key, g in best.groupby(["place", "step"], sort=False):
         row = {"true": g.true.mean(), "prior_best": g.prior.mean(), "control": g.control.mean()}
-        for col, name in (("evidence", "evidence"), ("prior_wins", "prior_wins_%")):
+        for col, name in (("evidence", "evidence"), ("prior_wins", "prior_wins_%"), ("prior_rise", "prior_rise_%")):
             row[name], row[f"{name}_lo"], row[f"{name}_hi"] = mean_interval(g[col], n_boot, seed)
         rows[key] = row
     table = pd.DataFrame.from_dict(rows, orient="index")
@@ -150,7 +155,8 @@ def read_probing(table: pd.DataFrame) -> str:
         lines.append(f"- **{place}**: the prior's best noun beats the true one on {clean['prior_wins_%']:.0f} % of "
                      f"images at step {t.index[0]} {_ci(clean, 'prior_wins_%', 0)} and {last['prior_wins_%']:.0f} % "
                      f"{_ci(last, 'prior_wins_%', 0)} at step {t.index[-1]} (on most "
-                     f"images {when}). Log-likelihood of the true noun {clean.true:.2f} -> {last.true:.2f}, of the "
+                     f"images {when}); on the same images that is a rise of {last['prior_rise_%']:+.0f} points "
+                     f"{_ci(last, 'prior_rise_%', 0)}. Log-likelihood of the true noun {clean.true:.2f} -> {last.true:.2f}, of the "
                      f"prior's best {clean.prior_best:.2f} -> {last.prior_best:.2f}; the image's evidence for the "
                      f"true object (true minus control) {clean.evidence:+.2f} {_ci(clean, 'evidence', 2)} -> "
                      f"{last.evidence:+.2f} {_ci(last, 'evidence', 2)} nats.")
