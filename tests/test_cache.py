@@ -29,6 +29,17 @@ def test_key_changes_when_the_producing_code_changes(fake_stage):
     assert after != before and after.parent == before.parent
 
 
+def test_comments_blank_lines_and_docstrings_keep_the_key_and_code_changes_do_not(fake_stage):
+    fake_stage.write_text('"""A stage."""\n\ndef f():\n    """Old words."""\n    return "a"  # why\n')
+    before = stage_dir("tiny", "fake", {"n": 1})
+    fake_stage.write_text('"""Another docstring."""\ndef f():\n\n    """New words."""\n    # a comment\n    return "a"\n')
+    assert stage_dir("tiny", "fake", {"n": 1}) == before
+    fake_stage.write_text('"""A stage."""\n\ndef f():\n    """Old words."""\n    return "b"  # why\n')
+    assert stage_dir("tiny", "fake", {"n": 1}) != before  # a string that is not a docstring is code
+    fake_stage.write_text('"""A stage."""\n\ndef f():\n    return "a"\n    """Old words."""\n')
+    assert stage_dir("tiny", "fake", {"n": 1}) != before  # the statements' order is code
+
+
 def test_a_package_counts_with_all_its_modules(tmp_path, monkeypatch):
     package = tmp_path / "fake_stage_pkg"
     package.mkdir()

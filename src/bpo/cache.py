@@ -3,13 +3,17 @@
 A stage writes into ``data/<preset>/<stage>/<key>/`` where ``key`` is a hash of the parameters that
 made it *and of the source of the code that made it* (:data:`STAGE_CODE`), next to a
 ``params.json`` that says what they were. Editing a stage's code therefore gives it a new key: an
-artefact made by older code is never reused (a stale world once survived a change to the captions). Writes go to a temporary sibling that
-is renamed into place only when complete, so an interrupted run never leaves a half-written
-artefact that a later run would trust.
+artefact made by older code is never reused (a stale world once survived a change to the captions).
+The code is read as its syntax tree without docstrings, so comments, blank lines and docstrings can
+change without throwing away a base model that took an hour to train. Writes go to a temporary
+sibling that is renamed into place only when complete, so an interrupted run never leaves a
+half-written artefact that a later run would trust.
 """
 
 from __future__ import annotations
 
+import ast
+import functools
 import hashlib
 import importlib.util
 import json
@@ -55,16 +59,30 @@ def _sources(module: str) -> list[Path]:
     return sorted(origin.parent.rglob("*.py")) if spec.submodule_search_locations else [origin]
 
 
+@functools.lru_cache(maxsize=512)  # a run asks for keys many times; parsing is the slow part
+def _code(source: bytes) -> str:
+    """What in a source file can change an artefact: its syntax tree without line numbers,
+    comments or docstrings."""
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body
+                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:]
+    return ast.dump(tree)
+
+
 def code_version(modules: tuple[str, ...], exclude: tuple[str, ...] = ()) -> str:
-    """A hash of the source files of ``modules`` (a package counts with all its modules but those
-    named in ``exclude``)."""
+    """A hash of the code of ``modules`` (a package counts with all its modules but those named in
+    ``exclude``), read as :func:`_code` reads it."""
     skip = {_sources(m)[0] for m in exclude}
     digest = hashlib.sha256()
     for module in modules:
         for path in _sources(module):
             if path in skip:
                 continue
-            digest.update(f"{module}:{path.name}\0".encode() + path.read_bytes())
+            digest.update(f"{module}:{path.name}\0{_code(path.read_bytes())}".encode())
     return digest.hexdigest()[:12]
 
 
