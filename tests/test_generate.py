@@ -191,3 +191,33 @@ def test_rows_that_ended_leave_the_batch_and_the_others_are_unchanged(tiny):
     assert min(lengths) < 11 < max(lengths)  # the premise: some rows ended early and some did not
     assert steps[0] == len(QUESTIONS) and steps[-1] < len(QUESTIONS)  # the prompt pass had all; the last step fewer
     assert steps == sorted(steps, reverse=True)
+
+
+def test_the_kv_cache_goes_by_the_name_this_transformers_takes(tiny):
+    """transformers 5.24 renamed ``past_key_values`` to ``cache`` (the old name goes in 5.40, when a
+    stray ``past_key_values`` would vanish into ``**kwargs``): the loop passes the name the forward
+    takes, through a peft wrapper too, so decoding warns of no deprecated argument."""
+    import inspect
+    import warnings
+
+    from peft import LoraConfig, get_peft_model
+
+    from bpo.models.generate import with_cache
+
+    model, processor, images = tiny
+    name = next(iter(with_cache(model, None)))
+    assert name in inspect.signature(type(model).forward).parameters
+    wrapped = get_peft_model(model, LoraConfig(r=2, target_modules=["q_proj"]))
+    try:
+        assert with_cache(wrapped, None) == {name: None}
+    finally:
+        wrapped.unload()
+
+    class Old(torch.nn.Module):  # a forward from before the rename
+        def forward(self, input_ids=None, past_key_values=None, **kwargs):
+            return input_ids
+
+    assert with_cache(Old(), "kv") == {"past_key_values": "kv"}
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*past_key_values.*")
+        generate(model, processor, images[:2], QUESTIONS[:2], max_new_tokens=4, progress=False)

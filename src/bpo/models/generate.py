@@ -24,6 +24,8 @@ which answers were cut at the token budget (``truncated``), so a judge can count
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -132,6 +134,20 @@ def _eos_ids(model, tok) -> list[int]:
     return sorted(set(ids))
 
 
+@functools.cache
+def _cache_argument(forward_of: type) -> str:
+    return "cache" if "cache" in inspect.signature(forward_of.forward).parameters else "past_key_values"
+
+
+def with_cache(module, cache) -> dict:
+    """``{name: cache}`` under the name ``module``'s forward takes: transformers 5.24 renamed
+    ``past_key_values`` to ``cache`` and drops the old name in 5.40, where a ``past_key_values``
+    would vanish into ``**kwargs`` and every step would run without its context. A peft model
+    is asked through the model it wraps (its own forward takes only ``**kwargs``)."""
+    base = module.get_base_model() if hasattr(module, "get_base_model") else module
+    return {_cache_argument(type(base)): cache}
+
+
 def select_rows(cache, keep: torch.Tensor, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
     """Keep only the batch rows ``keep`` of a KV ``cache`` (in place) and of ``tensors``: finished
     rows leave the batch, so each step costs what the rows still talking need."""
@@ -194,7 +210,7 @@ def _decode_batch(model, inputs: dict, max_new_tokens: int, eos: torch.Tensor, p
                                                            next_position, token)
         mask = torch.cat([mask, mask.new_ones(len(rows), 1)], dim=-1)
         logits = model(input_ids=token[:, None], attention_mask=mask, position_ids=next_position + t,
-                       past_key_values=cache, use_cache=True, logits_to_keep=1).logits[:, -1]
+                       use_cache=True, logits_to_keep=1, **with_cache(model, cache)).logits[:, -1]
     return tokens[:, :n]
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from bpo.models.forward import input_embeddings
+from bpo.models.generate import with_cache
 
 
 @torch.no_grad()
@@ -36,7 +37,7 @@ def score_continuations(model, tok, context: str, continuations: list[str],
         real = torch.tensor([[1] * len(row) + [0] * (longest - len(row)) for row in ids], device=model.device)
         cache = out.past_key_values
         cache.batch_repeat_interleave(len(ids))  # rows become (row 0, cont 0), (row 0, cont 1), ...
-        hidden = lm(input_ids=padded[:, :-1].repeat(rows, 1), past_key_values=cache, use_cache=True).last_hidden_state
+        hidden = lm(input_ids=padded[:, :-1].repeat(rows, 1), use_cache=True, **with_cache(lm, cache)).last_hidden_state
         logp = torch.log_softmax(model.lm_head(hidden).float(), dim=-1).gather(-1, padded.repeat(rows, 1)[:, 1:, None])
         scores = scores + (logp[..., 0] * real[:, 1:].repeat(rows, 1)).sum(-1).view(rows, len(ids))
     return scores.cpu().numpy()

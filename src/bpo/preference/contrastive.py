@@ -34,7 +34,7 @@ import math
 import torch
 from PIL import Image
 
-from bpo.models.generate import _eos_ids, decode_batches, select_rows
+from bpo.models.generate import _eos_ids, decode_batches, select_rows, with_cache
 from bpo.noise import PLACES, T, weakened
 
 
@@ -134,6 +134,6 @@ def _decode_batch(model, input_ids, attention_mask, pixel_values, noise_place, s
         mask = torch.cat([mask, mask.new_ones(len(rows), 1)], dim=-1)
         step_inputs = dict(input_ids=token[:, None], attention_mask=mask, position_ids=next_position + t,
                            use_cache=True, logits_to_keep=1)
-        clean_logits = model(**step_inputs, past_key_values=clean_cache).logits[:, -1]
-        noisy_logits = model(**step_inputs, past_key_values=noisy_cache).logits[:, -1]
+        clean_logits = model(**step_inputs, **with_cache(model, clean_cache)).logits[:, -1]
+        noisy_logits = model(**step_inputs, **with_cache(model, noisy_cache)).logits[:, -1]
     return tokens[:, :n]
