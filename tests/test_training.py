@@ -109,6 +109,23 @@ def test_stages_train_only_their_parts_and_resume_from_the_cache(micro):
     torch.set_num_threads(2)
 
 
+def test_a_sizing_setting_trains_only_stages_2_and_3_on_the_default_bases_earlier_stages(micro):
+    from bpo.base_sizing import sized_base
+
+    world, world_key, model_cfg, cfg = micro
+    torch.set_num_threads(1)
+    _, _, logs = train_base_model("tiny", world, world_key, model_cfg, cfg, progress=False)  # cached by the test above
+    with pytest.raises(ValueError, match="vision_lr"):
+        sized_base("tiny", world, world_key, model_cfg, cfg, {"vision_lr": 1.0, "sft_epochs": 2}, progress=False)
+    model, _, sized = sized_base("tiny", world, world_key, model_cfg, cfg, {"sft_epochs": 2}, progress=False)
+    # the earlier stages are the default's (their logs, with their timings, are copied, not made again)
+    assert all(sized[s] == logs[s] for s in ("lm", "vision", "ground"))
+    assert len(sized["sft"]) == 2 * len(logs["sft"])  # two epochs of the same examples
+    root = base_dir("tiny", world_key, model_cfg, dataclasses.replace(cfg, sft_epochs=2))
+    assert all((root / s / "config.json").exists() for s in STAGES)
+    torch.set_num_threads(2)
+
+
 def test_vision_pretraining_lowers_the_held_out_clip_loss(monkeypatch, tmp_path):
     """The CLIP stage (the alternative objective; batch 64, lr 1e-3, 4 epochs on a small tower) lowers
     the contrastive loss on 48 image-caption pairs it never trained on (measured 3.99 -> 3.00; chance
