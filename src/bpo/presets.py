@@ -92,6 +92,10 @@ def model_config(preset: str, checkpoint: str | None = None) -> ModelConfig:
 _VISION = {"tiny": {"vision_images": 48000, "vision_batch": 32, "vision_lr": 2e-3, "ground_images": 8000},
            "smol": {"vision_images": 80000, "vision_batch": 32, "vision_lr": 2e-3, "ground_images": 8000}}
 _BASE_TRAINING = {
+    # tiny's stages 2-3 were sized on the validation copy (`python -m bpo.base_sizing --preset tiny`,
+    # figures/base_sizing_tiny.md): 3 or 6 epochs of stage 3, 2,000 alignment captions or lr 1e-3
+    # left typical recall at 0.9-7.9 % and POPE-random accuracy at 47-50 % (chance), so these
+    # stages are not what keeps tiny blind, and the cheapest setting stays.
     "tiny": BaseTrainingConfig(sft_examples=1200, sft_lr=3e-4, align_examples=1000, align_lr=2e-3, **_VISION["tiny"]),
     # sft_lr chosen on the validation copy (seed 0, grounded base): 5e-5 gave typical CHAIR_i 20.2
     # [12.7, 27.5], recall 65.8 [59.4, 71.8], POPE-random 54.1 [46.6, 61.6] with 77 % "yes";
