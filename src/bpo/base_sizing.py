@@ -20,7 +20,9 @@ from dataclasses import asdict
 
 import pandas as pd
 
+from bpo.cache import stage_params
 from bpo.comparison import values_table
+from bpo.evaluation.uncertainty import with_ci
 from bpo.evaluation.run import answer_suite
 from bpo.evaluation.suite import items_of, load_or_build_suite
 from bpo.models.config import ModelConfig
@@ -75,7 +77,8 @@ def sizing_table(preset: str, settings=None, seed: int = 0, val_scale: float = 1
     for setting in settings:
         model, processor, logs = sized_base(preset, world, asdict(world_cfg), model_cfg, cfg, setting, progress)
         directory = base_dir(preset, asdict(world_cfg), model_cfg, dataclasses.replace(cfg, **setting))
-        saved = directory / f"validation_answers_{val_scale:g}.json"
+        # the decoding code's version in the name: the base's key does not hold it
+        saved = directory / f"validation_answers_{val_scale:g}_{stage_params('eval', {})['code']}.json"
         if not saved.exists():
             saved.write_text(json.dumps(answer_suite(model, processor, suite, progress=progress).answers))
         values = values_table(items, {"m": [json.loads(saved.read_text())]})
@@ -84,7 +87,7 @@ def sizing_table(preset: str, settings=None, seed: int = 0, val_scale: float = 1
         for (benchmark, metric), name in READ.items():
             for split in ("typical", "atypical"):
                 v = values[(values.benchmark == benchmark) & (values.metric == metric) & (values.split == split)].iloc[0]
-                row[f"{split} {name}"] = f"{v.value:.1f} [{v.lo:.1f}, {v.hi:.1f}]"
+                row[f"{split} {name}"] = with_ci(v.value, v.lo, v.hi)
         rows.append(row)
     return pd.DataFrame(rows)
 
