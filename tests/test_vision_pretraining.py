@@ -122,8 +122,9 @@ def test_read_and_score_count_by_hand():
 
 
 def test_a_tiny_tower_learns_to_see_within_seconds():
-    """300 steps (9,600 fresh scenes; the whole test 76 s alone on an AVX2-only 2-core CPU in fp32): held-out patches' nouns and colours,
-    read by fresh linear heads, rise well above chance and above the untrained tower's reading."""
+    """300 steps (9,600 fresh scenes; the whole test 76 s alone on an AVX2-only 2-core CPU in fp32):
+    held-out patches' nouns and colours, read by fresh linear heads, rise well above chance and
+    above the untrained tower's reading."""
     import copy
 
     from bpo.models.llava import build_model
