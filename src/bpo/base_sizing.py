@@ -22,11 +22,12 @@ import pandas as pd
 
 from bpo.cache import stage_params
 from bpo.comparison import values_table
-from bpo.evaluation.uncertainty import with_ci
 from bpo.evaluation.run import answer_suite
-from bpo.evaluation.suite import items_of, load_or_build_suite
+from bpo.evaluation.suite import items_of
+from bpo.evaluation.uncertainty import with_ci
 from bpo.models.config import ModelConfig
-from bpo.presets import base_training_config, model_config, suite_config, world_config
+from bpo.presets import base_training_config, model_config, world_config
+from bpo.selection import validation_halbench, validation_pope
 from bpo.training.base import STAGES, base_dir, train_base_model
 from bpo.training.config import BaseTrainingConfig
 from bpo.world.sources import load_or_build_world
@@ -68,8 +69,7 @@ def sizing_table(preset: str, settings=None, seed: int = 0, val_scale: float = 1
     """One row per setting: its fields, stage 2-3 seconds, and each of :data:`READ` per scene split
     as 'value [lo, hi]' on the validation copy (answers saved beside the setting's base)."""
     settings = SIZING_GRID[preset] if settings is None else settings
-    suite = load_or_build_suite(preset, suite_config(preset, seed, val_scale, role="val"))
-    suite = {k: v for k, v in suite.items() if k.split("/")[0] in ("halbench", "pope-random")}
+    suite = {**validation_halbench(preset, seed, val_scale), **validation_pope(preset, seed, val_scale, "random")}
     items = {k: items_of(ds) for k, ds in suite.items()}
     rows = []
     world_cfg, model_cfg, cfg = world_config(preset, seed=seed), model_config(preset), base_training_config(preset, seed)
