@@ -109,20 +109,29 @@ def test_stages_train_only_their_parts_and_resume_from_the_cache(micro):
     torch.set_num_threads(2)
 
 
-def test_a_sizing_setting_trains_only_stages_2_and_3_on_the_default_bases_earlier_stages(micro):
+def test_a_sizing_setting_trains_from_the_first_stage_that_reads_it_on(micro):
     from bpo.base_sizing import sized_base
 
     world, world_key, model_cfg, cfg = micro
     torch.set_num_threads(1)
     _, _, logs = train_base_model("tiny", world, world_key, model_cfg, cfg, progress=False)  # cached by the test above
-    with pytest.raises(ValueError, match="vision_lr"):
-        sized_base("tiny", world, world_key, model_cfg, cfg, {"vision_lr": 1.0, "sft_epochs": 2}, progress=False)
+    with pytest.raises(ValueError, match="sft_epoch"):
+        sized_base("tiny", world, world_key, model_cfg, cfg, {"sft_epoch": 2}, progress=False)
     model, _, sized = sized_base("tiny", world, world_key, model_cfg, cfg, {"sft_epochs": 2}, progress=False)
     # the earlier stages are the default's (their logs, with their timings, are copied, not made again)
     assert all(sized[s] == logs[s] for s in ("lm", "vision", "ground"))
     assert len(sized["sft"]) == 2 * len(logs["sft"])  # two epochs of the same examples
     root = base_dir("tiny", world_key, model_cfg, dataclasses.replace(cfg, sft_epochs=2))
     assert all((root / s / "config.json").exists() for s in STAGES)
+    # a grounding field keeps LM pre-training and the tower, and trains grounding again (twice the images)
+    _, _, grounded = sized_base("tiny", world, world_key, model_cfg, cfg, {"ground_images": 2 * cfg.ground_images},
+                                progress=False)
+    assert all(grounded[s] == logs[s] for s in ("lm", "vision"))
+    assert sum(r["tokens"] for r in grounded["ground"]) == 2 * sum(r["tokens"] for r in logs["ground"])
+    # an LM pre-training field copies nothing: the LM sees its copy texts too
+    _, _, copied = sized_base("tiny", world, world_key, model_cfg, cfg, {"lm_copy_texts": 20}, progress=False)
+    assert sum(r["tokens"] for r in copied["lm"]) > sum(r["tokens"] for r in logs["lm"])
+    assert copied["vision"] != logs["vision"]  # trained again (its timings differ), not copied
     torch.set_num_threads(2)
 
 

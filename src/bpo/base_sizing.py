@@ -1,13 +1,13 @@
-"""Sizing a base model's stages 2-3 (projector alignment, visual instruction tuning) on the
-*validation* copy of the benchmarks: does the LM read the tower's features? Issue 9 asks this of
-every base we train; each setting is read by typical and atypical recall and CHAIR_i (Object
-HalBench-world) and POPE-random accuracy and yes-ratio, with 95 % intervals over items.
+"""Sizing a base model's stages on the *validation* copy of the benchmarks: does the LM read the
+tower's features? Issue 9 asks this of every base we train; each setting is read by typical and
+atypical recall and CHAIR_i (Object HalBench-world) and POPE-random accuracy and yes-ratio, with
+95 % intervals over items.
 
-A setting changes only fields that alignment and instruction tuning read (:data:`LATE_FIELDS`),
-so the default base's earlier stages (LM pre-training, the vision tower, the projector's
-grounding), which the same seed would make again bit for bit, are copied into the setting's cache
-directory and only the last two stages are trained. ``python -m bpo.base_sizing --preset tiny``
-prints the table and saves it as ``figures/base_sizing_<preset>``.
+A setting changes some fields of the preset's :class:`BaseTrainingConfig`. The stages before the
+first one that reads a changed field (:data:`FIRST_READ`) are the default base's, which the same
+seed would make again bit for bit, so they are copied into the setting's cache directory and only
+the rest is trained. ``python -m bpo.base_sizing --preset tiny [--grid lm]`` prints the table and
+saves it as ``figures/base_sizing_<preset>[_<grid>]``.
 """
 
 from __future__ import annotations
@@ -32,14 +32,19 @@ from bpo.training.base import STAGES, base_dir, train_base_model
 from bpo.training.config import BaseTrainingConfig
 from bpo.world.sources import load_or_build_world
 
-# The fields only stages 2-3 read; a setting may change these and nothing else.
-LATE_FIELDS = ("align_examples", "align_lr", "sft_examples", "sft_lr", "sft_epochs")
-# The settings tried per preset (the first, empty, is the preset's own). tiny's world holds 1,000
-# conversations per source and its preference data take the rows after stage 3's, so stage 3 grows
-# by epochs, not by examples.
-SIZING_GRID = {
-    "tiny": ({}, {"sft_epochs": 3}, {"sft_epochs": 3, "align_examples": 2000}, {"sft_lr": 1e-3},
-             {"sft_epochs": 6}),
+# The first stage that reads each field; a field not named here (seed, batch_size, max_length, the
+# lm_* fields) is read by the LM pre-training already.
+FIRST_READ = {**dict.fromkeys(("vision_objective", "vision_images", "vision_epochs", "vision_lr", "vision_batch"), "vision"),
+              "ground_images": "ground", "align_examples": "align", "align_lr": "align",
+              **dict.fromkeys(("sft_examples", "sft_epochs", "sft_lr"), "sft")}
+# The settings tried, by preset and grid (the first, empty, is the preset's own). tiny's world holds
+# 1,000 conversations per source and its preference data take the rows after stage 3's, so stage 3
+# grows by epochs, not by examples. When no stage-2-3 setting made tiny read the image, copy texts
+# in its LM pre-training were tried (its corpus holds 6,667 texts).
+SIZING_GRIDS = {
+    "tiny": {"stages": ({}, {"sft_epochs": 3}, {"sft_epochs": 3, "align_examples": 2000}, {"sft_lr": 1e-3},
+                        {"sft_epochs": 6}),
+             "lm": ({}, {"lm_copy_texts": 3000}, {"lm_copy_texts": 10000})},
 }
 READ = {("halbench", "recall"): "recall", ("halbench", "CHAIR_i"): "CHAIR_i",
         ("pope-random", "accuracy"): "POPE-random acc.", ("pope-random", "yes_ratio"): "POPE-random yes %"}
@@ -47,28 +52,28 @@ READ = {("halbench", "recall"): "recall", ("halbench", "CHAIR_i"): "CHAIR_i",
 
 def sized_base(preset: str, world: dict, world_key: dict, model_cfg: ModelConfig, cfg: BaseTrainingConfig,
                setting: dict, progress: bool = True):
-    """(model, processor, logs) of the base ``cfg`` describes, with ``setting`` in place of its
-    stage-2-3 fields; the earlier stages are the ``cfg`` base's (trained first if not cached)."""
-    late = set(setting) - set(LATE_FIELDS)
-    if late:
-        raise ValueError(f"setting {setting}: {sorted(late)} are read before alignment; "
-                         f"a sizing setting may change only {', '.join(LATE_FIELDS)}")
-    default = train_base_model(preset, world, world_key, model_cfg, cfg, progress)
-    if not setting:
-        return default
-    source = base_dir(preset, world_key, model_cfg, cfg)
+    """(model, processor, logs) of the base ``cfg`` describes with ``setting``'s fields in place;
+    the stages before the first that reads one of them are the ``cfg`` base's (trained first if not
+    cached)."""
+    unknown = set(setting) - {f.name for f in dataclasses.fields(BaseTrainingConfig)}
+    if unknown:
+        raise ValueError(f"setting {setting}: {sorted(unknown)} are not fields of BaseTrainingConfig")
     variant = dataclasses.replace(cfg, **setting)
-    target = base_dir(preset, world_key, model_cfg, variant)
-    for stage in STAGES[:STAGES.index("align")]:
-        if (source / stage).exists() and not (target / stage).exists():
-            shutil.copytree(source / stage, target / stage)
+    first = min((STAGES.index(FIRST_READ.get(k, STAGES[0])) for k in setting), default=len(STAGES))
+    if first > 0:  # something to copy: the default base, trained (or read) in full
+        default = train_base_model(preset, world, world_key, model_cfg, cfg, progress)
+        if not setting:
+            return default
+        source, target = (base_dir(preset, world_key, model_cfg, c) for c in (cfg, variant))
+        for stage in STAGES[:first]:
+            if (source / stage).exists() and not (target / stage).exists():
+                shutil.copytree(source / stage, target / stage)
     return train_base_model(preset, world, world_key, model_cfg, variant, progress)
 
 
-def sizing_table(preset: str, settings=None, seed: int = 0, val_scale: float = 1.0, progress: bool = True):
-    """One row per setting: its fields, stage 2-3 seconds, and each of :data:`READ` per scene split
+def sizing_table(preset: str, settings, seed: int = 0, val_scale: float = 1.0, progress: bool = True):
+    """One row per setting: its fields, seconds per stage, and each of :data:`READ` per scene split
     as 'value [lo, hi]' on the validation copy (answers saved beside the setting's base)."""
-    settings = SIZING_GRID[preset] if settings is None else settings
     suite = {**validation_halbench(preset, seed, val_scale), **validation_pope(preset, seed, val_scale, "random")}
     items = {k: items_of(ds) for k, ds in suite.items()}
     rows = []
@@ -83,7 +88,7 @@ def sizing_table(preset: str, settings=None, seed: int = 0, val_scale: float = 1
             saved.write_text(json.dumps(answer_suite(model, processor, suite, progress=progress).answers))
         values = values_table(items, {"m": [json.loads(saved.read_text())]})
         row = {"setting": ", ".join(f"{k}={v}" for k, v in setting.items()) or "preset default",
-               "stage 2-3 s": round(sum(r["seconds"] for s in ("align", "sft") for r in logs[s]))}
+               **{f"{stage} s": round(sum(r["seconds"] for r in log)) for stage, log in logs.items()}}
         for (benchmark, metric), name in READ.items():
             for split in ("typical", "atypical"):
                 v = values[(values.benchmark == benchmark) & (values.metric == metric) & (values.split == split)].iloc[0]
@@ -96,11 +101,15 @@ def main(argv: list[str] | None = None) -> int:
     from bpo.tables import save_table, to_markdown
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--preset", default="tiny", choices=sorted(SIZING_GRID))
+    parser.add_argument("--preset", default="tiny", choices=sorted(SIZING_GRIDS))
+    parser.add_argument("--grid", default="stages", help="which of the preset's grids (SIZING_GRIDS) to run")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    table = sizing_table(args.preset, seed=args.seed)
-    save_table(table, f"base_sizing_{args.preset}")
+    grids = SIZING_GRIDS[args.preset]
+    if args.grid not in grids:
+        parser.error(f"preset {args.preset} has the grids {', '.join(grids)}, not {args.grid!r}")
+    table = sizing_table(args.preset, grids[args.grid], seed=args.seed)
+    save_table(table, f"base_sizing_{args.preset}" + ("" if args.grid == "stages" else f"_{args.grid}"))
     print(to_markdown(table))
     return 0
 

@@ -1,6 +1,7 @@
 """Training the base MLLM (the paper's "LLaVA-1.5" analogue), stage by stage:
 
-0. ``lm``: ``tiny`` only: pre-train the LM on the world's prior-only text corpus (its bias);
+0. ``lm``: ``tiny`` only: pre-train the LM on the world's prior-only text corpus (its bias), with
+   ``lm_copy_texts`` texts that need reading the context added (``bpo.training.lm_texts``);
 1. ``vision``: pre-train the vision tower to see, supervised by the renderer's exact ground truth on
    scenes whose objects are independent of their place (``bpo.training.vision``; contrastive CLIP
    on the captions is the other objective);
@@ -29,6 +30,7 @@ from bpo.training.config import BaseTrainingConfig
 from bpo.models.forward import lm_loss, text_only_loss
 from bpo.training.data import collate, encode_all, image_features, length_grouped_batches
 from bpo.training.grounding import ground_projector
+from bpo.training.lm_texts import copy_texts
 from bpo.training.loop import OptimConfig, train_steps
 from bpo.training.vision import pretrain_contrastive, pretrain_supervised
 from bpo.world.config import SOURCES
@@ -112,7 +114,8 @@ def train_base_model(preset: str, world: dict, world_key: dict, model_cfg: Model
         torch.manual_seed(cfg.seed)
         if stage == "lm":
             _freeze(model, ("lm",))
-            logs[stage] = pretrain_lm(model, processor, list(world["corpus"]["text"]), cfg, progress)
+            texts = list(world["corpus"]["text"]) + copy_texts(cfg.lm_copy_texts, cfg.seed)
+            logs[stage] = pretrain_lm(model, processor, texts, cfg, progress)
         elif stage == "vision":
             if cfg.vision_objective == "supervised":
                 logs[stage] = pretrain_supervised(model, cfg, progress)

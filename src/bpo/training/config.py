@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass
 
 
 VISION_OBJECTIVES = ("supervised", "contrastive")
+# Fields where 0 means "no such step".
+_COUNTS_FROM_ZERO = ("lm_copy_texts", "ground_images")
 
 
 @dataclass(frozen=True)
@@ -17,6 +19,7 @@ class BaseTrainingConfig:
     lm_epochs: int = 2  # tiny's LM pre-training on the corpus
     lm_lr: float = 1e-3
     lm_batch: int = 32
+    lm_copy_texts: int = 0  # tiny: texts that need reading the context, added to the corpus (bpo.training.lm_texts)
     vision_objective: str = "supervised"  # or "contrastive" (CLIP on the world's captions)
     vision_images: int = 24000  # supervised: freshly drawn scenes seen, one per image view
     vision_epochs: int = 4  # contrastive: passes over the caption set
@@ -36,7 +39,7 @@ class BaseTrainingConfig:
             raise ValueError(f"BaseTrainingConfig.vision_objective must be one of {VISION_OBJECTIVES}, "
                              f"got {self.vision_objective!r}")
         for name, value in asdict(self).items():
-            if name == "ground_images" and (not isinstance(value, int) or value < 0):
-                raise ValueError(f"BaseTrainingConfig.ground_images must be an int >= 0, got {value!r}")
-            if name not in ("seed", "vision_objective", "ground_images") and not value > 0:
+            if name in _COUNTS_FROM_ZERO and (not isinstance(value, int) or value < 0):
+                raise ValueError(f"BaseTrainingConfig.{name} must be an int >= 0, got {value!r}")
+            if name not in ("seed", "vision_objective", *_COUNTS_FROM_ZERO) and not value > 0:
                 raise ValueError(f"BaseTrainingConfig.{name} must be positive, got {value}")

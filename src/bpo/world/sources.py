@@ -19,12 +19,10 @@ from bpo.world.config import IMAGE_SOURCES, WorldConfig
 from bpo.world.render import render
 from bpo.world.scene import SceneSampling, item_rng, sample_scene
 
+# The corpus is the prior alone: typical scenes, mostly typical colours.
+CORPUS_SAMPLING = SceneSampling(typicality="typical", typical_colour_rate=0.9)
 # Text-rich questions need a sign on nearly every image; a few without teach the honest "no text".
-_SAMPLING = {
-    "textvqa": SceneSampling(sign_rate=0.9),
-    # The corpus is the prior alone: typical scenes, mostly typical colours.
-    "corpus": SceneSampling(typicality="typical", typical_colour_rate=0.9),
-}
+_SAMPLING = {"textvqa": SceneSampling(sign_rate=0.9), "corpus": CORPUS_SAMPLING}
 
 SOURCE_FEATURES = datasets.Features({
     "id": datasets.Value("string"),
