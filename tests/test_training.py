@@ -128,8 +128,9 @@ def test_a_sizing_setting_trains_from_the_first_stage_that_reads_it_on(micro):
                                 progress=False)
     assert all(grounded[s] == logs[s] for s in ("lm", "vision"))
     assert sum(r["tokens"] for r in grounded["ground"]) == 2 * sum(r["tokens"] for r in logs["ground"])
-    # an LM pre-training field copies nothing: the LM sees its copy texts too
-    _, _, copied = sized_base("tiny", world, world_key, model_cfg, cfg, {"lm_copy_texts": 20}, progress=False)
+    # an LM pre-training field copies nothing: the LM sees more copy texts too
+    _, _, copied = sized_base("tiny", world, world_key, model_cfg, cfg, {"lm_copy_texts": cfg.lm_copy_texts + 20},
+                              progress=False)
     assert sum(r["tokens"] for r in copied["lm"]) > sum(r["tokens"] for r in logs["lm"])
     assert copied["vision"] != logs["vision"]  # trained again (its timings differ), not copied
     torch.set_num_threads(2)

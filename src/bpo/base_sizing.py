@@ -45,6 +45,9 @@ SIZING_GRIDS = {
     "tiny": {"stages": ({}, {"sft_epochs": 3}, {"sft_epochs": 3, "align_examples": 2000}, {"sft_lr": 1e-3},
                         {"sft_epochs": 6}),
              "lm": ({}, {"lm_copy_texts": 3000}, {"lm_copy_texts": 10000})},
+    # smol describes what it sees but says "yes" to ~90 % of POPE questions: does a second pass
+    # over stage 3's conversations (384 yes/no turns among them) ground yes/no answers?
+    "smol": {"stages": ({}, {"sft_epochs": 2})},
 }
 READ = {("halbench", "recall"): "recall", ("halbench", "CHAIR_i"): "CHAIR_i",
         ("pope-random", "accuracy"): "POPE-random acc.", ("pope-random", "yes_ratio"): "POPE-random yes %"}
