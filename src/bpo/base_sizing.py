@@ -40,11 +40,11 @@ FIRST_READ = {**dict.fromkeys(("vision_objective", "vision_images", "vision_epoc
 # The settings tried, by preset and grid (the first, empty, is the preset's own). tiny's world holds
 # 1,000 conversations per source and its preference data take the rows after stage 3's, so stage 3
 # grows by epochs, not by examples. When no stage-2-3 setting made tiny read the image, copy texts
-# in its LM pre-training were tried (its corpus holds 6,667 texts).
+# in its LM pre-training were tried (its corpus holds 6,667 texts); the preset now has 10,000 of them.
 SIZING_GRIDS = {
     "tiny": {"stages": ({}, {"sft_epochs": 3}, {"sft_epochs": 3, "align_examples": 2000}, {"sft_lr": 1e-3},
                         {"sft_epochs": 6}),
-             "lm": ({}, {"lm_copy_texts": 3000}, {"lm_copy_texts": 10000})},
+             "lm": ({}, {"lm_copy_texts": 0}, {"lm_copy_texts": 3000})},
     # smol describes what it sees but says "yes" to ~90 % of POPE questions: does a second pass
     # over stage 3's conversations (384 yes/no turns among them) ground yes/no answers?
     "smol": {"stages": ({}, {"sft_epochs": 2})},
