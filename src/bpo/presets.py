@@ -100,7 +100,9 @@ _BASE_TRAINING = {
     # same scene, so the LM learns to read its context) were sized on the same validation copy
     # (`--grid lm`, figures/base_sizing_tiny_lm.md): typical recall 1.8 [0.0, 4.2] without, 3.5
     # [0.8, 6.7] with 3,000, 11.4 [7.0, 16.4] with 10,000 (about 100 s more LM pre-training);
-    # POPE-random accuracy stayed at chance (49.0-50.0) with any of them. 10,000 it is.
+    # POPE-random accuracy stayed at chance (49.0-50.0) with any of them. 10,000 it is. The same grid
+    # on an AVX-512 EPYC (acb8852's base; the file now holds this run) gave 0.9, 2.6 and 5.3 [1.9, 9.1]:
+    # the same order, half the size, and far from issue 9's 40 either way.
     "tiny": BaseTrainingConfig(sft_examples=1200, sft_lr=3e-4, align_examples=1000, align_lr=2e-3,
                                lm_copy_texts=10000, **_VISION["tiny"]),
     # sft_lr chosen on the validation copy (seed 0, grounded base): 5e-5 gave typical CHAIR_i 20.2
