@@ -108,7 +108,10 @@ _BASE_TRAINING = {
     # sft_lr chosen on the validation copy (seed 0, grounded base): 5e-5 gave typical CHAIR_i 20.2
     # [12.7, 27.5], recall 65.8 [59.4, 71.8], POPE-random 54.1 [46.6, 61.6] with 77 % "yes";
     # 1.5e-4 gave CHAIR_i 13.8 [7.3, 20.2], recall 71.1 [64.1, 78.8], but POPE 50.0 with 100 % "yes".
-    # Neither grounds yes/no questions; 1.5e-4 meets more of issue 9's targets.
+    # Neither grounds yes/no questions; 1.5e-4 meets more of issue 9's targets. A second stage-3 epoch
+    # (`python -m bpo.base_sizing --preset smol`, figures/base_sizing_smol.md, a 2-core AVX-512 EPYC)
+    # took POPE-random from 61.5 [55.9, 67.0] with 67.7 % "yes" to 54.2 [48.3, 59.7] with 89.6 %, at
+    # the same recall (69.8 and 70.8), for 7.4 more minutes: one epoch stays.
     "smol": BaseTrainingConfig(sft_examples=1200, sft_lr=1.5e-4, align_examples=800, align_lr=2e-3, **_VISION["smol"]),
 }
 
