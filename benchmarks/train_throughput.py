@@ -192,6 +192,7 @@ def vision_rates(model, batch_size: int, steps: int, warmup: int) -> dict[str, f
                       warmup + steps, OptimConfig(lr=1e-4), "benchmark", progress=False)
     step_s = statistics.median(row["seconds"] for row in log[warmup:])
     rates = {"render": batch_size / render_s, "train step": batch_size / step_s}
+
     def one(i):
         return render_batch(scene_stream(1, "benchmark", i * batch_size, batch_size), vcfg.image_size, vcfg.patch_size)
 
