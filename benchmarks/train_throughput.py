@@ -205,13 +205,17 @@ def vision_rates(model, batch_size: int, steps: int, warmup: int) -> dict[str, f
                     pending = pool.submit(one, i + 1)
                 yield current
 
-    # the training loop itself, wall time between the timed steps' starts
+    stamps = []
+
+    def stamped_loss(batch):  # wall time between steps' starts counts the wait for the batch too
+        stamps.append(time.perf_counter())
+        return SeeingHeads.loss(heads(tower_features(tower, batch[0], layer)), batch[1]), batch_size
+
     for name, batches in (("render + train step, in turn (as the stage runs)", map(one, range(warmup + steps))),
                           ("render + train step, next batch rendered ahead", ahead(warmup + steps))):
-        stamps = []
-        train_steps([*tower.parameters(), *heads.parameters()], batches,
-                    lambda b: (stamps.append(time.perf_counter()) or SeeingHeads.loss(heads(tower_features(tower, b[0], layer)), b[1]),
-                               batch_size), warmup + steps, OptimConfig(lr=1e-4), "benchmark", progress=False)
+        stamps.clear()
+        train_steps([*tower.parameters(), *heads.parameters()], batches, stamped_loss, warmup + steps,
+                    OptimConfig(lr=1e-4), "benchmark", progress=False)
         rates[name] = batch_size * (len(stamps) - 1 - warmup) / (stamps[-1] - stamps[warmup])
     tower.requires_grad_(False)
     return rates
