@@ -36,7 +36,7 @@ from bpo.world.sources import load_or_build_world
 # lm_* fields) is read by the LM pre-training already.
 FIRST_READ = {**dict.fromkeys(("vision_objective", "vision_images", "vision_epochs", "vision_lr", "vision_batch"), "vision"),
               "ground_images": "ground", "align_examples": "align", "align_lr": "align",
-              **dict.fromkeys(("sft_examples", "sft_epochs", "sft_lr"), "sft")}
+              **dict.fromkeys(("sft_examples", "sft_epochs", "sft_lr", "sft_yes_no_turns"), "sft")}
 # The settings tried, by preset and grid (the first, empty, is the preset's own). tiny's world holds
 # 1,000 conversations per source and its preference data take the rows after stage 3's, so stage 3
 # grows by epochs, not by examples. When no stage-2-3 setting made tiny read the image, copy texts
@@ -47,7 +47,9 @@ SIZING_GRIDS = {
              "lm": ({}, {"lm_copy_texts": 0}, {"lm_copy_texts": 3000})},
     # smol describes what it sees but says "yes" to ~90 % of POPE questions: does a second pass
     # over stage 3's conversations (384 yes/no turns among them) ground yes/no answers?
-    "smol": {"stages": ({}, {"sft_epochs": 2})},
+    # A second pass did not (figures/base_sizing_smol.md); do presence questions before every
+    # example, on the same images (bpo.training.presence_turns)?
+    "smol": {"stages": ({}, {"sft_epochs": 2}), "yes_no": ({}, {"sft_yes_no_turns": 1}, {"sft_yes_no_turns": 2})},
 }
 READ = {("halbench", "recall"): "recall", ("halbench", "CHAIR_i"): "CHAIR_i",
         ("pope-random", "accuracy"): "POPE-random acc.", ("pope-random", "yes_ratio"): "POPE-random yes %"}

@@ -10,7 +10,8 @@
    from masks, not text, so unlike CLIP its features are not language-aligned);
 3. ``align``: LLaVA stage 1, align the projector on captions (vision tower and LM frozen);
 4. ``sft``: LLaVA stage 2, visual instruction tuning of projector + LM on a deliberately small mix
-   of the three data sources.
+   of the three data sources (with ``sft_yes_no_turns`` presence questions before each:
+   ``bpo.training.presence_turns``).
 
 Each stage is saved (``save_pretrained``: model, processor, and the stage's loss log) under
 ``data/<preset>/base/<key>/<stage>/``; a run finds the last finished stage and goes on from there.
@@ -32,8 +33,10 @@ from bpo.training.data import collate, encode_all, image_features, length_groupe
 from bpo.training.grounding import ground_projector
 from bpo.training.lm_texts import copy_texts
 from bpo.training.loop import OptimConfig, train_steps
+from bpo.training.presence_turns import with_presence_turns
 from bpo.training.vision import pretrain_contrastive, pretrain_supervised
 from bpo.world.config import SOURCES
+from bpo.world.scene import Scene
 
 STAGES = ("lm", "vision", "ground", "align", "sft")
 
@@ -136,6 +139,9 @@ def train_base_model(preset: str, world: dict, world_key: dict, model_cfg: Model
             picks = sft_mix(world, cfg.sft_examples)
             images = [world[s][i]["image"] for s, i in picks]
             conversations = [world[s][i]["conversations"] for s, i in picks]
+            if cfg.sft_yes_no_turns:
+                scenes = [Scene.from_json(world[s][i]["scene"]) for s, i in picks]
+                conversations = with_presence_turns(conversations, scenes, cfg.sft_yes_no_turns, cfg.seed)
             _freeze(model, ("projector", "lm"))
             feats = image_features(model, processor, images, progress=progress)
             logs[stage] = train_on_conversations(model, processor, feats, conversations, cfg.sft_lr, cfg.sft_epochs,

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 
 VISION_OBJECTIVES = ("supervised", "contrastive")
 # Fields where 0 means "no such step".
-_COUNTS_FROM_ZERO = ("lm_copy_texts", "ground_images")
+_COUNTS_FROM_ZERO = ("lm_copy_texts", "ground_images", "sft_yes_no_turns")
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,7 @@ class BaseTrainingConfig:
     sft_examples: int = 1200
     sft_epochs: int = 1
     sft_lr: float = 5e-5
+    sft_yes_no_turns: int = 0  # presence questions put before each stage-2 example (bpo.training.presence_turns)
     batch_size: int = 16
     max_length: int = 320  # 64 image tokens + the longest description, with room to spare
 

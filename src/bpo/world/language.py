@@ -163,16 +163,26 @@ def _absent_object(scene: Scene, rng: np.random.Generator) -> str:
     return _pick(rng, pool)
 
 
+def present_qa(o: SceneObject, rng: np.random.Generator) -> tuple[str, str]:
+    """'Is there a <noun>?' about an object in the scene, answered yes with where it is."""
+    return f"Is there a {o.name} in the image?", f"Yes, there {be(o)} {noun_phrase(o)} {position_phrase(o.row, o.col, rng)}."
+
+
+def absent_qa(scene: Scene, rng: np.random.Generator) -> tuple[str, str]:
+    """'Is there a <noun>?' about an object the scene lacks, answered no."""
+    a = _absent_object(scene, rng)
+    return f"Is there a {a} in the image?", f"No, there is no {a} in the image."
+
+
 def object_qa(scene: Scene, rng: np.random.Generator) -> tuple[str, str]:
     """One question-answer pair about objects, counts, colours or positions."""
     kind = _pick(rng, ("present", "absent", "count", "colour", "where", "what_at", "place"))
     o = scene.objects[int(rng.integers(len(scene.objects)))]
     name, plural = o.name, vocab.OBJECTS[o.name].plural
     if kind == "present":
-        return f"Is there a {name} in the image?", f"Yes, there {be(o)} {noun_phrase(o)} {position_phrase(o.row, o.col, rng)}."
+        return present_qa(o, rng)
     if kind == "absent":
-        a = _absent_object(scene, rng)
-        return f"Is there a {a} in the image?", f"No, there is no {a} in the image."
+        return absent_qa(scene, rng)
     if kind == "count":
         return f"How many {plural} are there?", f"There {be(o)} {noun_phrase(o, with_colour=False, spell_one=True)}."
     if kind == "colour":
