@@ -123,6 +123,10 @@ def test_a_sizing_setting_trains_from_the_first_stage_that_reads_it_on(micro):
     assert len(sized["sft"]) == 2 * len(logs["sft"])  # two epochs of the same examples
     root = base_dir("tiny", world_key, model_cfg, dataclasses.replace(cfg, sft_epochs=2))
     assert all((root / s / "config.json").exists() for s in STAGES)
+    # presence questions keep every stage before stage 2 and add answer tokens to it
+    _, _, asked = sized_base("tiny", world, world_key, model_cfg, cfg, {"sft_yes_no_turns": 1}, progress=False)
+    assert all(asked[s] == logs[s] for s in ("lm", "vision", "ground", "align"))
+    assert sum(r["tokens"] for r in asked["sft"]) > sum(r["tokens"] for r in logs["sft"])
     # a grounding field keeps LM pre-training and the tower, and trains grounding again (twice the images)
     _, _, grounded = sized_base("tiny", world, world_key, model_cfg, cfg, {"ground_images": 2 * cfg.ground_images},
                                 progress=False)
