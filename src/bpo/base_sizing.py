@@ -48,7 +48,8 @@ SIZING_GRIDS = {
     # smol describes what it sees but says "yes" to ~90 % of POPE questions: does a second pass
     # over stage 3's conversations (384 yes/no turns among them) ground yes/no answers?
     # A second pass did not (figures/base_sizing_smol.md); do presence questions before every
-    # example, on the same images (bpo.training.presence_turns)?
+    # example, on the same images (bpo.training.presence_turns)? They did not either: they moved
+    # the yes-ratio both ways (23 % and 100 %) at chance-level accuracy (base_sizing_smol_yes_no.md).
     "smol": {"stages": ({}, {"sft_epochs": 2}), "yes_no": ({}, {"sft_yes_no_turns": 1}, {"sft_yes_no_turns": 2})},
 }
 READ = {("halbench", "recall"): "recall", ("halbench", "CHAIR_i"): "CHAIR_i",

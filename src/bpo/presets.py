@@ -111,7 +111,11 @@ _BASE_TRAINING = {
     # Neither grounds yes/no questions; 1.5e-4 meets more of issue 9's targets. A second stage-3 epoch
     # (`python -m bpo.base_sizing --preset smol`, figures/base_sizing_smol.md, a 2-core AVX-512 EPYC)
     # took POPE-random from 61.5 [55.9, 67.0] with 67.7 % "yes" to 54.2 [48.3, 59.7] with 89.6 %, at
-    # the same recall (69.8 and 70.8), for 7.4 more minutes: one epoch stays.
+    # the same recall (69.8 and 70.8), for 7.4 more minutes: one epoch stays. Presence questions
+    # before every stage-3 example (`--grid yes_no`, figures/base_sizing_smol_yes_no.md, same machine
+    # kind, same default base to the digit) moved the yes-ratio, not the accuracy: one per example
+    # 63.9 [58.7, 69.4] with 22.9 % "yes", two 50.0 with 100 % "yes", and typical CHAIR_i rose from
+    # 5.9 to 11.2 and 17.9. None stays (sft_yes_no_turns=0).
     "smol": BaseTrainingConfig(sft_examples=1200, sft_lr=1.5e-4, align_examples=800, align_lr=2e-3, **_VISION["smol"]),
 }
 
