@@ -1,7 +1,8 @@
 """Sizing a base model's stages on the *validation* copy of the benchmarks: does the LM read the
 tower's features? Issue 9 asks this of every base we train; each setting is read by typical and
 atypical recall and CHAIR_i (Object HalBench-world) and POPE-random accuracy and yes-ratio, with
-95 % intervals over items.
+95 % intervals over items, and by how well its yes/no margin separates present from absent objects
+(AUC, ``bpo.yes_no_margin``): whether a base that answers "yes" to everything knows better.
 
 A setting changes some fields of the preset's :class:`BaseTrainingConfig`. The stages before the
 first one that reads a changed field (:data:`FIRST_READ`) are the default base's, which the same
@@ -31,6 +32,7 @@ from bpo.selection import validation_halbench, validation_pope
 from bpo.training.base import STAGES, base_dir, train_base_model
 from bpo.training.config import BaseTrainingConfig
 from bpo.world.sources import load_or_build_world
+from bpo.yes_no_margin import answer_margins, auc_interval
 
 # The first stage that reads each field; a field not named here (seed, batch_size, max_length, the
 # lm_* fields) is read by the LM pre-training already.
@@ -99,6 +101,10 @@ def sizing_table(preset: str, settings, seed: int = 0, val_scale: float = 1.0, p
             for split in ("typical", "atypical"):
                 v = values[(values.benchmark == benchmark) & (values.metric == metric) & (values.split == split)].iloc[0]
                 row[f"{split} {name}"] = with_ci(v.value, v.lo, v.hi)
+        for split in ("typical", "atypical"):  # does the LM know the answer it gives? (bpo.yes_no_margin)
+            key = f"pope-random/{split}"
+            margins = answer_margins(model, processor, suite[key], progress)
+            row[f"{split} POPE-random yes-no AUC"] = with_ci(*auc_interval(margins, [it["label"] for it in items[key]]))
         rows.append(row)
     return pd.DataFrame(rows)
 

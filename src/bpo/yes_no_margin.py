@@ -1,0 +1,55 @@
+"""Does a model know the yes/no answer it does not give? The margin log p("Yes") - log p("No") of
+the first answer token to each POPE question, read against the question's label.
+
+POPE accuracy mixes two things: whether the model's state at the answer separates present objects
+from absent ones, and where its threshold lies. The area under the ROC curve of the margin (AUC)
+measures the first alone: 50 when the margin says nothing about the label, 100 when every present
+object out-scores every absent one. A model with a high AUC but chance accuracy knows and answers
+"yes" anyway (its threshold is off); one with an AUC near 50 does not look.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from bpo.evaluation.uncertainty import percentile_interval
+from bpo.models.chat import prompt_text
+from bpo.precision import answering_copy
+from bpo.probing import continuation_logprobs
+
+
+def answer_margins(model, processor, ds, progress: bool = True) -> np.ndarray:
+    """log p("Yes") - log p("No") as the answer's opening, per row of a POPE data set (its image
+    and question), read from the same copy of the model that answers the benchmarks."""
+    model = answering_copy(model)
+    out = [continuation_logprobs(model, processor, row["image"], prompt_text(processor, row["question"]),
+                                 ["Yes", "No"])[0]
+           for row in tqdm(ds, desc="yes/no margins", disable=not progress, leave=False)]
+    return np.array([yes - no for yes, no in out], dtype=float)
+
+
+def margin_auc(margins, labels) -> float:
+    """AUC x 100 of ``margins`` as a score for ``labels`` ("yes" positive): the share of (present,
+    absent) pairs in which the present one has the larger margin, ties counting half."""
+    margins, labels = np.asarray(margins, dtype=float), list(labels)
+    if len(margins) != len(labels):
+        raise ValueError(f"margin_auc: {len(margins)} margins but {len(labels)} labels")
+    bad = sorted({l for l in labels if l not in ("yes", "no")})
+    if bad:
+        raise ValueError(f"margin_auc: labels must be 'yes' or 'no', got {bad}")
+    yes = margins[[l == "yes" for l in labels]]
+    no = margins[[l == "no" for l in labels]]
+    if not len(yes) or not len(no):
+        return float("nan")  # no pair to compare
+    above = (yes[:, None] > no[None, :]).mean()
+    ties = (yes[:, None] == no[None, :]).mean()
+    return float(100 * (above + ties / 2))
+
+
+def auc_interval(margins, labels, n_boot: int = 1000, seed: int = 0) -> tuple[float, float, float]:
+    """(AUC, lo, hi): the AUC and its 95 % percentile-bootstrap interval over questions."""
+    margins, labels = np.asarray(margins, dtype=float), np.asarray(labels)
+    draws = np.random.default_rng(seed).integers(0, len(margins), size=(n_boot, len(margins)))
+    lo, hi = percentile_interval([margin_auc(margins[i], labels[i]) for i in draws])
+    return margin_auc(margins, labels), lo, hi
