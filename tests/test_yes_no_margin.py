@@ -47,3 +47,7 @@ def test_margins_are_read_per_image_and_question(image_dependent_tiny):
     assert len(set(np.round(margins[:3], 6))) == 3  # the same question on other images: other margins
     assert margins[3] != pytest.approx(margins[0])  # another question on the same image
     np.testing.assert_allclose(answer_margins(model, processor, rows[:1], progress=False), margins[:1], atol=1e-5)
+    # without the image the same question gets the same margin, whichever image it came with
+    blind = answer_margins(model, processor, rows, blind=True, progress=False)
+    np.testing.assert_allclose(blind[:3], blind[0], atol=1e-4)
+    assert blind[3] != pytest.approx(blind[0]) and blind[0] != pytest.approx(margins[0])

@@ -52,7 +52,9 @@ SIZING_GRIDS = {
     # A second pass did not (figures/base_sizing_smol.md); do presence questions before every
     # example, on the same images (bpo.training.presence_turns)? They did not either: they moved
     # the yes-ratio both ways (23 % and 100 %) at chance-level accuracy (base_sizing_smol_yes_no.md).
-    "smol": {"stages": ({}, {"sft_epochs": 2}), "yes_no": ({}, {"sft_yes_no_turns": 1}, {"sft_yes_no_turns": 2})},
+    "smol": {"stages": ({}, {"sft_epochs": 2}), "yes_no": ({}, {"sft_yes_no_turns": 1}, {"sft_yes_no_turns": 2}),
+             # issue 9's other candidate: a larger stage 3 (the preference data's rows move after it)
+             "size": ({}, {"sft_examples": 2400})},
 }
 READ = {("halbench", "recall"): "recall", ("halbench", "CHAIR_i"): "CHAIR_i",
         ("pope-random", "accuracy"): "POPE-random acc.", ("pope-random", "yes_ratio"): "POPE-random yes %"}
@@ -103,8 +105,10 @@ def sizing_table(preset: str, settings, seed: int = 0, val_scale: float = 1.0, p
                 row[f"{split} {name}"] = with_ci(v.value, v.lo, v.hi)
         for split in ("typical", "atypical"):  # does the LM know the answer it gives? (bpo.yes_no_margin)
             key = f"pope-random/{split}"
-            margins = answer_margins(model, processor, suite[key], progress)
-            row[f"{split} POPE-random yes-no AUC"] = with_ci(*auc_interval(margins, [it["label"] for it in items[key]]))
+            labels = [it["label"] for it in items[key]]
+            for blind, name in ((False, ""), (True, ", no image")):
+                margins = answer_margins(model, processor, suite[key], blind, progress)
+                row[f"{split} POPE-random yes-no AUC{name}"] = with_ci(*auc_interval(margins, labels))
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -5,7 +5,9 @@ POPE accuracy mixes two things: whether the model's state at the answer separate
 from absent ones, and where its threshold lies. The area under the ROC curve of the margin (AUC)
 measures the first alone: 50 when the margin says nothing about the label, 100 when every present
 object out-scores every absent one. A model with a high AUC but chance accuracy knows and answers
-"yes" anyway (its threshold is off); one with an AUC near 50 does not look.
+"yes" anyway (its threshold is off); one with an AUC near 50 does not look. The prior alone can
+separate them too (on typical scenes the present objects are the place's likely ones): the same
+margins without the image say how much.
 """
 
 from __future__ import annotations
@@ -15,17 +17,23 @@ from tqdm.auto import tqdm
 
 from bpo.evaluation.uncertainty import percentile_interval
 from bpo.models.chat import prompt_text
+from bpo.models.scoring import score_continuations
 from bpo.precision import answering_copy
 from bpo.probing import continuation_logprobs
 
 
-def answer_margins(model, processor, ds, progress: bool = True) -> np.ndarray:
+def answer_margins(model, processor, ds, blind: bool = False, progress: bool = True) -> np.ndarray:
     """log p("Yes") - log p("No") as the answer's opening, per row of a POPE data set (its image
-    and question), read from the same copy of the model that answers the benchmarks."""
+    and question), read from the same copy of the model that answers the benchmarks. ``blind``: the
+    prompt without its image, so what is left is the language prior's answer to the question."""
     model = answering_copy(model)
-    out = [continuation_logprobs(model, processor, row["image"], prompt_text(processor, row["question"]),
-                                 ["Yes", "No"])[0]
-           for row in tqdm(ds, desc="yes/no margins", disable=not progress, leave=False)]
+    rows = tqdm(ds, desc="yes/no margins", disable=not progress, leave=False)
+    if blind:
+        out = [score_continuations(model, processor.tokenizer, prompt_text(processor, row["question"], with_image=False),
+                                   ["Yes", "No"])[0] for row in rows]
+    else:
+        out = [continuation_logprobs(model, processor, row["image"], prompt_text(processor, row["question"]),
+                                     ["Yes", "No"])[0] for row in rows]
     return np.array([yes - no for yes, no in out], dtype=float)
 
 
