@@ -22,7 +22,7 @@ from dataclasses import asdict
 import pandas as pd
 
 from bpo.cache import stage_params
-from bpo.comparison import values_table
+from bpo.comparison import compare, values_table
 from bpo.evaluation.run import answer_suite
 from bpo.evaluation.suite import items_of
 from bpo.evaluation.uncertainty import with_ci
@@ -58,6 +58,7 @@ SIZING_GRIDS = {
 }
 READ = {("halbench", "recall"): "recall", ("halbench", "CHAIR_i"): "CHAIR_i",
         ("pope-random", "accuracy"): "POPE-random acc.", ("pope-random", "yes_ratio"): "POPE-random yes %"}
+PAIRED = {("halbench", "CHAIR_i"): "CHAIR_i", ("pope-random", "accuracy"): "POPE-random acc."}
 
 
 def sized_base(preset: str, world: dict, world_key: dict, model_cfg: ModelConfig, cfg: BaseTrainingConfig,
@@ -82,11 +83,13 @@ def sized_base(preset: str, world: dict, world_key: dict, model_cfg: ModelConfig
 
 
 def sizing_table(preset: str, settings, seed: int = 0, val_scale: float = 1.0, progress: bool = True):
-    """One row per setting: its fields, seconds per stage, and each of :data:`READ` per scene split
-    as 'value [lo, hi]' on the validation copy (answers saved beside the setting's base)."""
+    """One row per setting: its fields, seconds per stage, each of :data:`READ` per scene split as
+    'value [lo, hi]' on the validation copy (answers saved beside the setting's base), the yes/no
+    margin's AUC with and without the image, and :data:`PAIRED`'s difference from the first setting
+    on the same items."""
     suite = {**validation_halbench(preset, seed, val_scale), **validation_pope(preset, seed, val_scale, "random")}
     items = {k: items_of(ds) for k, ds in suite.items()}
-    rows = []
+    rows, first = [], None
     world_cfg, model_cfg, cfg = world_config(preset, seed=seed), model_config(preset), base_training_config(preset, seed)
     world = load_or_build_world(preset, world_cfg)
     for setting in settings:
@@ -96,7 +99,8 @@ def sizing_table(preset: str, settings, seed: int = 0, val_scale: float = 1.0, p
         saved = directory / f"validation_answers_{val_scale:g}_{stage_params('eval', {})['code']}.json"
         if not saved.exists():
             saved.write_text(json.dumps(answer_suite(model, processor, suite, progress=progress).answers))
-        values = values_table(items, {"m": [json.loads(saved.read_text())]})
+        answers = json.loads(saved.read_text())
+        values = values_table(items, {"m": [answers]})
         row = {"setting": ", ".join(f"{k}={v}" for k, v in setting.items()) or "preset default",
                **{f"{stage} s": round(sum(r["seconds"] for r in log)) for stage, log in logs.items()}}
         for (benchmark, metric), name in READ.items():
@@ -109,6 +113,13 @@ def sizing_table(preset: str, settings, seed: int = 0, val_scale: float = 1.0, p
             for blind, name in ((False, ""), (True, ", no image")):
                 margins = answer_margins(model, processor, suite[key], blind, progress)
                 row[f"{split} POPE-random yes-no AUC{name}"] = with_ci(*auc_interval(margins, labels))
+        # each setting against the grid's first (the preset's own), paired over the same items
+        first = first or answers
+        paired = compare(items, [first], [answers]).set_index(["benchmark", "metric", "split"])
+        for (benchmark, metric), name in PAIRED.items():
+            for split in ("typical", "atypical"):
+                d = paired.loc[(benchmark, metric, split)]
+                row[f"{split} {name} - first"] = with_ci(d["diff"], d.diff_lo, d.diff_hi) if answers is not first else ""
         rows.append(row)
     return pd.DataFrame(rows)
 
