@@ -54,7 +54,7 @@ SIZING_GRIDS = {
     # the yes-ratio both ways (23 % and 100 %) at chance-level accuracy (base_sizing_smol_yes_no.md).
     "smol": {"stages": ({}, {"sft_epochs": 2}), "yes_no": ({}, {"sft_yes_no_turns": 1}, {"sft_yes_no_turns": 2}),
              # issue 9's other candidate: a larger stage 3 (the preference data's rows move after it)
-             "size": ({}, {"sft_examples": 2400})},
+             "size": ({}, {"sft_examples": 2400}, {"sft_examples": 3600})},
 }
 READ = {("halbench", "recall"): "recall", ("halbench", "CHAIR_i"): "CHAIR_i",
         ("pope-random", "accuracy"): "POPE-random acc.", ("pope-random", "yes_ratio"): "POPE-random yes %"}
