@@ -53,7 +53,8 @@ SIZING_GRIDS = {
     # example, on the same images (bpo.training.presence_turns)? They did not either: they moved
     # the yes-ratio both ways (23 % and 100 %) at chance-level accuracy (base_sizing_smol_yes_no.md).
     "smol": {"stages": ({}, {"sft_epochs": 2}), "yes_no": ({}, {"sft_yes_no_turns": 1}, {"sft_yes_no_turns": 2}),
-             # issue 9's other candidate: a larger stage 3 (the preference data's rows move after it)
+             # issue 9's other candidate: a larger stage 3 (the preference data's rows move after it);
+             # it does ground them (base_sizing_smol_size.md: POPE-random 61.5, 69.4, 77.1)
              "size": ({}, {"sft_examples": 2400}, {"sft_examples": 3600})},
 }
 READ = {("halbench", "recall"): "recall", ("halbench", "CHAIR_i"): "CHAIR_i",
