@@ -114,13 +114,13 @@ def sizing_table(preset: str, settings, seed: int = 0, val_scale: float = 1.0, p
             for blind, name in ((False, ""), (True, ", no image")):
                 margins = answer_margins(model, processor, suite[key], blind, progress)
                 row[f"{split} POPE-random yes-no AUC{name}"] = with_ci(*auc_interval(margins, labels))
-        # each setting against the grid's first (the preset's own), paired over the same items
+        # each later setting against the grid's first (the preset's own), paired over the same items
+        paired = None if first is None else compare(items, [first], [answers]).set_index(["benchmark", "metric", "split"])
         first = first or answers
-        paired = compare(items, [first], [answers]).set_index(["benchmark", "metric", "split"])
         for (benchmark, metric), name in PAIRED.items():
             for split in ("typical", "atypical"):
-                d = paired.loc[(benchmark, metric, split)]
-                row[f"{split} {name} - first"] = with_ci(d["diff"], d.diff_lo, d.diff_hi) if answers is not first else ""
+                d = None if paired is None else paired.loc[(benchmark, metric, split)]
+                row[f"{split} {name} - first"] = "" if d is None else with_ci(d["diff"], d.diff_lo, d.diff_hi)
         rows.append(row)
     return pd.DataFrame(rows)
 

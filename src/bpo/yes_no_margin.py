@@ -27,13 +27,15 @@ def answer_margins(model, processor, ds, blind: bool = False, progress: bool = T
     and question), read from the same copy of the model that answers the benchmarks. ``blind``: the
     prompt without its image, so what is left is the language prior's answer to the question."""
     model = answering_copy(model)
-    rows = tqdm(ds, desc="yes/no margins", disable=not progress, leave=False)
-    if blind:
-        out = [score_continuations(model, processor.tokenizer, prompt_text(processor, row["question"], with_image=False),
-                                   ["Yes", "No"])[0] for row in rows]
+    bar = {"desc": "yes/no margins", "disable": not progress, "leave": False}
+    if blind:  # POPE asks each question of many images: without the image, score each question once
+        questions = [row["question"] for row in ds]
+        prior = {q: score_continuations(model, processor.tokenizer, prompt_text(processor, q, with_image=False),
+                                        ["Yes", "No"])[0] for q in tqdm(dict.fromkeys(questions), **bar)}
+        out = [prior[q] for q in questions]
     else:
         out = [continuation_logprobs(model, processor, row["image"], prompt_text(processor, row["question"]),
-                                     ["Yes", "No"])[0] for row in rows]
+                                     ["Yes", "No"])[0] for row in tqdm(ds, **bar)]
     return np.array([yes - no for yes, no in out], dtype=float)
 
 
