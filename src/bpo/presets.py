@@ -73,12 +73,12 @@ def model_config(preset: str, checkpoint: str | None = None) -> ModelConfig:
     return ModelConfig(preset, checkpoint=checkpoint)
 
 
-# Stage 2 (visual instruction tuning) is deliberately small, and its size was fixed once, here,
-# from the paper's premise, never tuned against BPO's results: LLaVA-1.5's alignment data is
-# minute next to its LM's text pre-training, and that imbalance is what lets the language prior
-# win. We take 1,200 conversations (400 per data source, about 120k answer tokens against
-# SmolLM2's ~2T pre-training tokens): enough to learn the answer formats of all three sources,
-# far too little to overwrite the prior. It is also what a 2-core CPU trains in about five minutes.
+# Stage 2 (visual instruction tuning) is deliberately small, and its size is chosen on the
+# validation copy, never tuned against BPO's results: LLaVA-1.5's alignment data is minute next
+# to its LM's text pre-training, and that imbalance is what lets the language prior win. tiny takes
+# 1,200 conversations (400 per data source); smol 3,600 (about 360k answer tokens against
+# SmolLM2's ~2T pre-training tokens, sized below): enough to learn the answer formats of all three
+# sources and to read the image, far too little to overwrite the prior.
 # Stage 1 (the vision tower) sees the world supervised by its masks (``bpo.training.vision``).
 # Measured on smol's tower (probe F1 of objects, held-out atypical scenes, per-cell reading):
 # 48k images at batch 64 (750 steps) 0.77 with a looser reading; at batch 32 (1,500 steps) 0.925,
@@ -120,9 +120,9 @@ _BASE_TRAINING = {
     # 75.0] with 40.3 % "yes", paired +8.0 [+1.4, +14.2] over 1,200, atypical CHAIR_i -10.5 [-16.5,
     # -5.4] (still 5x typical), recall 66.8, for 7.2 more minutes; 3,600 gave 77.1 [72.2, 81.9] with
     # 34.7 % "yes", paired +15.6 [+8.7, +22.2], recall 81.4, CHAIR_i 0.8 typical and 18.2 atypical,
-    # for 12.3 more minutes. Stage 3's size is the knob; the larger base becomes the preset together
-    # with the full smol run that re-measures everything after it (01 then runs over its budget).
-    "smol": BaseTrainingConfig(sft_examples=1200, sft_lr=1.5e-4, align_examples=800, align_lr=2e-3, **_VISION["smol"]),
+    # for 12.3 more minutes. Stage 3's size is the knob: smol takes 3,600 examples (1,200 per
+    # source), nearest issue 9's POPE target, though 01 then runs over its 15-20-minute budget.
+    "smol": BaseTrainingConfig(sft_examples=3600, sft_lr=1.5e-4, align_examples=800, align_lr=2e-3, **_VISION["smol"]),
 }
 
 
