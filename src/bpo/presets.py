@@ -145,13 +145,13 @@ def base_training_config(preset: str, seed: int = 0, train_scale: float = 1.0) -
 # Noise place and step: the choice of 02_bias_probing's sweep on smol, made on the *validation*
 # copy of the benchmarks (other scenes than the reported ones) and fixed here so that notebooks 03+
 # do not depend on re-running 02. The rule keeps settings whose descriptions still name the place
-# at >= 75 % of the clean rate and takes the highest typical CHAIR_i. Measured on the base of the
-# fresh clone of ff2d455 (seed 0, 24 typical-scene validation descriptions per setting,
-# figures/noise_effects_smol.md): noise on the vision features at step 999 raised CHAIR_i from 14.1
-# to 44.1 with the place named in 83 % of descriptions; pixels at step 700, the choice on the
-# previous base (19.3 -> 67.6, place 75 %), now named it in 70.8 % and fell out. The old blind base
-# had chosen the features at step 700.
-_PREFERENCE = {"noise_place": "features", "noise_step": 999, "n_per_source": 128}
+# at >= 75 % of the clean rate and takes the highest typical CHAIR_i. Measured on the
+# 3,600-conversation base of the fresh clone of 5147150 (seed 0, 24 typical-scene validation
+# descriptions per setting, figures/noise_effects_smol.md): pixels at step 700 raised CHAIR_i from
+# 0.0 to 65.7 with the place named in 83 % of descriptions; features at step 999, the choice on the
+# previous (1,200-conversation) base, reached only 23.0 (place 87.5 %), and projector noise at 700
+# (74.6) named the place in 67 % and fell out.
+_PREFERENCE = {"noise_place": "pixels", "noise_step": 700, "n_per_source": 128}
 
 
 def preference_config(preset: str, seed: int = 0, size_scale: float = 1.0, train_scale: float = 1.0,
