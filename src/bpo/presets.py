@@ -121,7 +121,8 @@ _BASE_TRAINING = {
     # -5.4] (still 5x typical), recall 66.8, for 7.2 more minutes; 3,600 gave 77.1 [72.2, 81.9] with
     # 34.7 % "yes", paired +15.6 [+8.7, +22.2], recall 81.4, CHAIR_i 0.8 typical and 18.2 atypical,
     # for 12.3 more minutes. Stage 3's size is the knob: smol takes 3,600 examples (1,200 per
-    # source), nearest issue 9's POPE target, though 01 then runs over its 15-20-minute budget.
+    # source), nearest issue 9's POPE target, though 01 then runs over its 15-20-minute budget
+    # (57.2 min in the full run of 5147150, stage 3 alone 34 min).
     "smol": BaseTrainingConfig(sft_examples=3600, sft_lr=1.5e-4, align_examples=800, align_lr=2e-3, **_VISION["smol"]),
 }
 
