@@ -119,8 +119,8 @@ def sizing_table(preset: str, settings, seed: int = 0, val_scale: float = 1.0, p
         first = first or answers
         for (benchmark, metric), name in PAIRED.items():
             for split in ("typical", "atypical"):
-                d = None if paired is None else paired.loc[(benchmark, metric, split)]
-                row[f"{split} {name} - first"] = "" if d is None else with_ci(d["diff"], d.diff_lo, d.diff_hi)
+                row[f"{split} {name} - first"] = "" if paired is None else with_ci(
+                    *paired.loc[(benchmark, metric, split), ["diff", "diff_lo", "diff_hi"]])
         rows.append(row)
     return pd.DataFrame(rows)
 

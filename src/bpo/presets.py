@@ -73,10 +73,10 @@ def model_config(preset: str, checkpoint: str | None = None) -> ModelConfig:
     return ModelConfig(preset, checkpoint=checkpoint)
 
 
-# Stage 2 (visual instruction tuning) is deliberately small, and its size is chosen on the
-# validation copy, never tuned against BPO's results: LLaVA-1.5's alignment data is minute next
-# to its LM's text pre-training, and that imbalance is what lets the language prior win. tiny takes
-# 1,200 conversations (400 per data source); smol 3,600 (about 360k answer tokens against
+# Stage 3 (visual instruction tuning, LLaVA's stage 2) is deliberately small, and its size is
+# chosen on the validation copy, never tuned against BPO's results: LLaVA-1.5's alignment data is
+# minute next to its LM's text pre-training, and that imbalance is what lets the language prior
+# win. tiny takes 1,200 conversations (400 per data source); smol 3,600 (about 360k answer tokens against
 # SmolLM2's ~2T pre-training tokens, sized below): enough to learn the answer formats of all three
 # sources and to read the image, far too little to overwrite the prior.
 # Stage 1 (the vision tower) sees the world supervised by its masks (``bpo.training.vision``).
