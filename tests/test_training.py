@@ -45,6 +45,14 @@ def test_learning_rate_warms_up_then_decays_to_zero():
         OptimConfig(lr=0)
 
 
+@pytest.mark.parametrize("field, bad", [("align_lm", 1), ("align_lm", "yes"), ("align_epochs", 0)])
+def test_alignment_settings_reject_bad_values(field, bad):
+    from bpo.training.config import BaseTrainingConfig
+
+    with pytest.raises(ValueError, match=field):
+        BaseTrainingConfig(**{field: bad})
+
+
 def test_train_steps_stops_on_a_non_finite_loss_and_on_nothing_to_train():
     w = torch.nn.Parameter(torch.ones(2))
     with pytest.raises(FloatingPointError, match="step 1"):
@@ -132,6 +140,18 @@ def test_a_sizing_setting_trains_from_the_first_stage_that_reads_it_on(micro):
                                 progress=False)
     assert all(grounded[s] == logs[s] for s in ("lm", "vision"))
     assert sum(r["tokens"] for r in grounded["ground"]) == 2 * sum(r["tokens"] for r in logs["ground"])
+    # the LM learning from the captions keeps the stages before alignment; there the LM moves, which
+    # the default's alignment never does (checked in the test above)
+    from bpo.models.llava import load_pretrained
+
+    _, _, read = sized_base("tiny", world, world_key, model_cfg, cfg, {"align_lm": True, "align_epochs": 2}, progress=False)
+    assert all(read[s] == logs[s] for s in ("lm", "vision", "ground"))
+    assert len(read["align"]) == 2 * len(logs["align"])
+    reading = base_dir("tiny", world_key, model_cfg, dataclasses.replace(cfg, align_lm=True, align_epochs=2))
+    ground_stage, _ = load_pretrained(reading / "ground")
+    align_stage, _ = load_pretrained(reading / "align")
+    assert not _same(_snapshot(ground_stage.model.language_model), _snapshot(align_stage.model.language_model))
+    assert _same(_snapshot(ground_stage.model.vision_tower), _snapshot(align_stage.model.vision_tower))
     # an LM pre-training field copies nothing: the LM sees more copy texts too
     _, _, copied = sized_base("tiny", world, world_key, model_cfg, cfg, {"lm_copy_texts": cfg.lm_copy_texts + 20},
                               progress=False)

@@ -8,7 +8,8 @@
 2. ``ground`` (when ``ground_images`` > 0): warm-start the projector by regressing image tokens onto
    the LM's word vectors for what each patch shows (``bpo.training.grounding``: our tower learned
    from masks, not text, so unlike CLIP its features are not language-aligned);
-3. ``align``: LLaVA stage 1, align the projector on captions (vision tower and LM frozen);
+3. ``align``: LLaVA stage 1, align the projector on captions (vision tower and LM frozen; with
+   ``align_lm`` the LM learns too: tiny's, trained from scratch, has never read an image);
 4. ``sft``: LLaVA stage 2, visual instruction tuning of projector + LM on a deliberately small mix
    of the three data sources (with ``sft_yes_no_turns`` presence questions before each:
    ``bpo.training.presence_turns``).
@@ -131,10 +132,10 @@ def train_base_model(preset: str, world: dict, world_key: dict, model_cfg: Model
         elif stage == "align":
             ds = world["caption"]
             n = min(cfg.align_examples, len(ds))
-            _freeze(model, ("projector",))
+            _freeze(model, ("projector", "lm") if cfg.align_lm else ("projector",))
             feats = image_features(model, processor, _images(ds, n), progress=progress)
-            logs[stage] = train_on_conversations(model, processor, feats, ds["conversations"][:n], cfg.align_lr, 1,
-                                                 cfg, "2 projector alignment", progress)
+            logs[stage] = train_on_conversations(model, processor, feats, ds["conversations"][:n], cfg.align_lr,
+                                                 cfg.align_epochs, cfg, "2 projector alignment", progress)
         else:
             picks = sft_mix(world, cfg.sft_examples)
             images = [world[s][i]["image"] for s, i in picks]

@@ -28,6 +28,8 @@ class BaseTrainingConfig:
     ground_images: int = 0  # projector warm start on word vectors (bpo.training.grounding); 0 = none
     align_examples: int = 1500
     align_lr: float = 1e-3  # LLaVA's stage-1 rate: only the projector learns
+    align_lm: bool = False  # tiny: its from-scratch LM learns from the captions too (LLaVA's LM stays frozen)
+    align_epochs: int = 1
     sft_examples: int = 1200
     sft_epochs: int = 1
     sft_lr: float = 5e-5
@@ -42,5 +44,7 @@ class BaseTrainingConfig:
         for name, value in asdict(self).items():
             if name in _COUNTS_FROM_ZERO and (not isinstance(value, int) or value < 0):
                 raise ValueError(f"BaseTrainingConfig.{name} must be an int >= 0, got {value!r}")
-            if name not in ("seed", "vision_objective", *_COUNTS_FROM_ZERO) and not value > 0:
+            if name == "align_lm" and not isinstance(value, bool):
+                raise ValueError(f"BaseTrainingConfig.align_lm must be True or False, got {value!r}")
+            if name not in ("seed", "vision_objective", "align_lm", *_COUNTS_FROM_ZERO) and not value > 0:
                 raise ValueError(f"BaseTrainingConfig.{name} must be positive, got {value}")
