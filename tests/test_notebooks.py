@@ -262,7 +262,10 @@ def _check_05(said):
     assert list(claims.claim) == list("abcde")
     assert all(v in ("holds", "does not hold") or v.startswith("unclear") for v in claims.verdict)
     speed = _table("decoding_speed_tiny").set_index("model")
-    assert speed.loc["base + VCD", "tokens/s"] > 0 and speed.loc["base", "answer tokens"] > 0
+    # the micro base may end every answer at once (its LM learns from 40 captions), so the speed is
+    # checked for what it is made of; that VCD decodes tokens is test_attention_vcd's
+    assert (speed.seconds > 0).all() and np.allclose(speed["tokens/s"], speed["answer tokens"] / speed.seconds, rtol=1e-2)
+    assert speed.loc["base + VCD", "benchmarks"] == speed.loc["base", "benchmarks"]
     reliance = _table("visual_reliance_tiny")
     assert set(reliance.model) == {"base", "SFT", "BPO"} and ((reliance.share > 0) & (reliance.share < 1)).all()
     assert any("looks" in x for x in said)

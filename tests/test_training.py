@@ -101,10 +101,12 @@ def test_stages_train_only_their_parts_and_resume_from_the_cache(micro):
     assert not _same(_snapshot(vision_stage.model.multi_modal_projector),
                      _snapshot(ground_stage.model.multi_modal_projector))
     # LM pre-training leaves the (random) vision tower alone; CLIP leaves the LM alone;
-    # alignment moves only the projector; instruction tuning keeps the vision tower.
+    # alignment moves the projector, and the LM only where the preset says (tiny's does);
+    # instruction tuning keeps the vision tower.
     assert _same(_snapshot(lm_stage.model.language_model), _snapshot(vision_stage.model.language_model))
     assert not _same(_snapshot(lm_stage.model.vision_tower), _snapshot(vision_stage.model.vision_tower))
-    assert _same(_snapshot(vision_stage.model.language_model), _snapshot(align_stage.model.language_model))
+    assert _same(_snapshot(vision_stage.model.language_model), _snapshot(align_stage.model.language_model)) != cfg.align_lm
+    assert _same(_snapshot(vision_stage.model.vision_tower), _snapshot(align_stage.model.vision_tower))
     assert not _same(_snapshot(vision_stage.model.multi_modal_projector), _snapshot(align_stage.model.multi_modal_projector))
     assert _same(_snapshot(align_stage.model.vision_tower), _snapshot(model.model.vision_tower))
     assert not _same(_snapshot(align_stage.model.language_model), _snapshot(model.model.language_model))
@@ -125,14 +127,15 @@ def test_a_sizing_setting_trains_from_the_first_stage_that_reads_it_on(micro):
     _, _, logs = train_base_model("tiny", world, world_key, model_cfg, cfg, progress=False)  # cached by the test above
     with pytest.raises(ValueError, match="sft_epoch"):
         sized_base("tiny", world, world_key, model_cfg, cfg, {"sft_epoch": 2}, progress=False)
-    model, _, sized = sized_base("tiny", world, world_key, model_cfg, cfg, {"sft_epochs": 2}, progress=False)
+    model, _, sized = sized_base("tiny", world, world_key, model_cfg, cfg, {"sft_epochs": 2 * cfg.sft_epochs}, progress=False)
     # the earlier stages are the default's (their logs, with their timings, are copied, not made again)
     assert all(sized[s] == logs[s] for s in ("lm", "vision", "ground"))
-    assert len(sized["sft"]) == 2 * len(logs["sft"])  # two epochs of the same examples
-    root = base_dir("tiny", world_key, model_cfg, dataclasses.replace(cfg, sft_epochs=2))
+    assert len(sized["sft"]) == 2 * len(logs["sft"])  # twice the epochs over the same examples
+    root = base_dir("tiny", world_key, model_cfg, dataclasses.replace(cfg, sft_epochs=2 * cfg.sft_epochs))
     assert all((root / s / "config.json").exists() for s in STAGES)
-    # presence questions keep every stage before stage 2 and add answer tokens to it
-    _, _, asked = sized_base("tiny", world, world_key, model_cfg, cfg, {"sft_yes_no_turns": 1}, progress=False)
+    # more presence questions keep every stage before stage 2 and add answer tokens to it
+    _, _, asked = sized_base("tiny", world, world_key, model_cfg, cfg, {"sft_yes_no_turns": cfg.sft_yes_no_turns + 1},
+                             progress=False)
     assert all(asked[s] == logs[s] for s in ("lm", "vision", "ground", "align"))
     assert sum(r["tokens"] for r in asked["sft"]) > sum(r["tokens"] for r in logs["sft"])
     # a grounding field keeps LM pre-training and the tower, and trains grounding again (twice the images)
@@ -140,18 +143,18 @@ def test_a_sizing_setting_trains_from_the_first_stage_that_reads_it_on(micro):
                                 progress=False)
     assert all(grounded[s] == logs[s] for s in ("lm", "vision"))
     assert sum(r["tokens"] for r in grounded["ground"]) == 2 * sum(r["tokens"] for r in logs["ground"])
-    # the LM learning from the captions keeps the stages before alignment; there the LM moves, which
-    # the default's alignment never does (checked in the test above)
+    # turning the LM's learning from the captions the other way keeps the stages before alignment,
+    # and there the LM moves exactly when align_lm says so
     from bpo.models.llava import load_pretrained
 
-    _, _, read = sized_base("tiny", world, world_key, model_cfg, cfg, {"align_lm": True, "align_epochs": 2}, progress=False)
+    flipped = {"align_lm": not cfg.align_lm, "align_epochs": 2 * cfg.align_epochs}
+    _, _, read = sized_base("tiny", world, world_key, model_cfg, cfg, flipped, progress=False)
     assert all(read[s] == logs[s] for s in ("lm", "vision", "ground"))
     assert len(read["align"]) == 2 * len(logs["align"])
-    reading = base_dir("tiny", world_key, model_cfg, dataclasses.replace(cfg, align_lm=True, align_epochs=2))
+    reading = base_dir("tiny", world_key, model_cfg, dataclasses.replace(cfg, **flipped))
     ground_stage, _ = load_pretrained(reading / "ground")
     align_stage, _ = load_pretrained(reading / "align")
-    assert not _same(_snapshot(ground_stage.model.language_model), _snapshot(align_stage.model.language_model))
-    assert _same(_snapshot(ground_stage.model.vision_tower), _snapshot(align_stage.model.vision_tower))
+    assert _same(_snapshot(ground_stage.model.language_model), _snapshot(align_stage.model.language_model)) == cfg.align_lm
     # an LM pre-training field copies nothing: the LM sees more copy texts too
     _, _, copied = sized_base("tiny", world, world_key, model_cfg, cfg, {"lm_copy_texts": cfg.lm_copy_texts + 20},
                               progress=False)
