@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from bpo.models.chat import IGNORE_INDEX
+from bpo.models.llava import load_pretrained
 from bpo.presets import base_training_config, model_config, world_config
 from bpo.training.base import STAGES, base_dir, stage_table, train_base_model
 from bpo.training.data import collate, length_grouped_batches
@@ -89,8 +90,6 @@ def test_stages_train_only_their_parts_and_resume_from_the_cache(micro):
     assert list(logs) == list(STAGES) and all((root / s / "config.json").exists() for s in STAGES)
     assert set(stage_table(logs).stage) == set(STAGES)
 
-    from bpo.models.llava import load_pretrained
-
     lm_stage, _ = load_pretrained(root / "lm")
     vision_stage, _ = load_pretrained(root / "vision")
     ground_stage, _ = load_pretrained(root / "ground")
@@ -145,8 +144,6 @@ def test_a_sizing_setting_trains_from_the_first_stage_that_reads_it_on(micro):
     assert sum(r["tokens"] for r in grounded["ground"]) == 2 * sum(r["tokens"] for r in logs["ground"])
     # turning the LM's learning from the captions the other way keeps the stages before alignment,
     # and there the LM moves exactly when align_lm says so
-    from bpo.models.llava import load_pretrained
-
     flipped = {"align_lm": not cfg.align_lm, "align_epochs": 2 * cfg.align_epochs}
     _, _, read = sized_base("tiny", world, world_key, model_cfg, cfg, flipped, progress=False)
     assert all(read[s] == logs[s] for s in ("lm", "vision", "ground"))

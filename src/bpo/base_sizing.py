@@ -44,6 +44,8 @@ FIRST_READ = {**dict.fromkeys(("vision_objective", "vision_images", "vision_epoc
 # 1,000 conversations per source and its preference data take the rows after stage 3's, so stage 3
 # grows by epochs, not by examples. When no stage-2-3 setting made tiny read the image, copy texts
 # in its LM pre-training were tried (its corpus holds 6,667 texts); the preset now has 10,000 of them.
+# tiny's LM learning from all 2,000 captions at its own pre-training rate (the "reading" grid)
+_CAPTIONS_LM = {"align_lm": True, "align_lr": 1e-3, "align_examples": 2000}
 SIZING_GRIDS = {
     "tiny": {"stages": ({}, {"sft_epochs": 3}, {"sft_epochs": 3, "align_examples": 2000}, {"sft_lr": 1e-3},
                         {"sft_epochs": 6}),
@@ -52,15 +54,12 @@ SIZING_GRIDS = {
              # tiny names an object or two, then repeats itself, and answers yes/no questions in the
              # "where" format: does its LM learn to read every object from the captions (align_lm, at
              # its own pre-training rate), and the yes/no format from presence questions?
-             "reading": ({}, {"align_lm": True, "align_lr": 1e-3, "align_examples": 2000},
-                         {"align_lm": True, "align_lr": 1e-3, "align_examples": 2000, "sft_yes_no_turns": 1},
-                         {"align_lm": True, "align_lr": 1e-3, "align_examples": 2000, "sft_yes_no_turns": 1,
-                          "sft_epochs": 3},
+             "reading": ({}, _CAPTIONS_LM, {**_CAPTIONS_LM, "sft_yes_no_turns": 1},
+                         {**_CAPTIONS_LM, "sft_yes_no_turns": 1, "sft_epochs": 3},
                          # the captions did help (typical recall 12.3 -> 22.8, CHAIR_i 66.7 -> 39.5) and
                          # POPE stayed at chance: do more passes over them?
-                         {"align_lm": True, "align_lr": 1e-3, "align_examples": 2000, "align_epochs": 4},
-                         {"align_lm": True, "align_lr": 1e-3, "align_examples": 2000, "align_epochs": 4,
-                          "sft_yes_no_turns": 1, "sft_epochs": 3})},
+                         {**_CAPTIONS_LM, "align_epochs": 4},
+                         {**_CAPTIONS_LM, "align_epochs": 4, "sft_yes_no_turns": 1, "sft_epochs": 3})},
     # smol describes what it sees but says "yes" to ~90 % of POPE questions: does a second pass
     # over stage 3's conversations (384 yes/no turns among them) ground yes/no answers?
     # A second pass did not (figures/base_sizing_smol.md); do presence questions before every
