@@ -5,7 +5,7 @@ import re
 import pytest
 
 from bpo.training.config import BaseTrainingConfig
-from bpo.training.lm_texts import copy_texts
+from bpo.training.lm_texts import copy_texts, presence_texts
 from bpo.world import vocab
 
 NOUNS = {form: name for name, info in vocab.OBJECTS.items() for form in (info.name, info.plural)}
@@ -43,8 +43,25 @@ def test_the_notes_name_every_object_a_description_names_and_keep_the_prior():
         assert _objects(notes) <= set(vocab.PRIOR_WEIGHTS[place]), text  # typical scenes only: the corpus's prior
 
 
-def test_copy_text_count_must_be_a_count():
-    with pytest.raises(ValueError, match="lm_copy_texts must be an int >= 0"):
-        BaseTrainingConfig(lm_copy_texts=-1)
-    with pytest.raises(ValueError, match="lm_copy_texts must be an int >= 0"):
-        BaseTrainingConfig(lm_copy_texts=2.5)
+@pytest.mark.parametrize("field", ["lm_copy_texts", "lm_presence_texts"])
+def test_text_counts_must_be_counts(field):
+    for bad in (-1, 2.5):
+        with pytest.raises(ValueError, match=f"{field} must be an int >= 0"):
+            BaseTrainingConfig(**{field: bad})
+
+
+def test_presence_texts_alternate_present_and_absent_and_bait_the_prior():
+    texts = presence_texts(200, seed=5)
+    assert texts == presence_texts(200, seed=5) and presence_texts(7, seed=5) == texts[:7]
+    likely = 0
+    for i, text in enumerate(texts):
+        notes, rest = _parts(text)
+        asked = re.fullmatch(r"Question: Is there an? (.+) in the image\? Answer: (Yes|No), .+", rest)
+        assert asked, text
+        noun, answer = NOUNS[asked.group(1)], asked.group(2)
+        assert answer == ("Yes" if i % 2 == 0 else "No"), text
+        assert (noun in _objects(notes)) == (answer == "Yes"), text
+        place = next(p for p in vocab.PLACES if re.search(rf"\b{p}\b", notes.lower()))
+        likely += answer == "No" and noun in vocab.typical_objects(place)
+    # about half the absent objects are ones the place makes likely: the prior alone cannot answer
+    assert 40 <= likely <= 90

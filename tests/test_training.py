@@ -124,6 +124,8 @@ def test_a_sizing_setting_trains_from_the_first_stage_that_reads_it_on(micro):
     world, world_key, model_cfg, cfg = micro
     torch.set_num_threads(1)
     _, _, logs = train_base_model("tiny", world, world_key, model_cfg, cfg, progress=False)  # cached by the test above
+    stage = lambda c, s: load_pretrained(base_dir("tiny", world_key, model_cfg, c) / s)[0].model  # noqa: E731
+    tower = _snapshot(stage(cfg, "vision").vision_tower)  # the default's
     with pytest.raises(ValueError, match="sft_epoch"):
         sized_base("tiny", world, world_key, model_cfg, cfg, {"sft_epoch": 2}, progress=False)
     model, _, sized = sized_base("tiny", world, world_key, model_cfg, cfg, {"sft_epochs": 2 * cfg.sft_epochs}, progress=False)
@@ -152,11 +154,21 @@ def test_a_sizing_setting_trains_from_the_first_stage_that_reads_it_on(micro):
     ground_stage, _ = load_pretrained(reading / "ground")
     align_stage, _ = load_pretrained(reading / "align")
     assert _same(_snapshot(ground_stage.model.language_model), _snapshot(align_stage.model.language_model)) == cfg.align_lm
-    # an LM pre-training field copies nothing: the LM sees more copy texts too
-    _, _, copied = sized_base("tiny", world, world_key, model_cfg, cfg, {"lm_copy_texts": cfg.lm_copy_texts + 20},
-                              progress=False)
+    # an LM pre-training field trains the LM again (it sees more copy texts) and takes the default's
+    # tower over, which is what training the tower again gives, bit for bit (the next block)
+    more_copies = {"lm_copy_texts": cfg.lm_copy_texts + 20}
+    _, _, copied = sized_base("tiny", world, world_key, model_cfg, cfg, more_copies, progress=False)
     assert sum(r["tokens"] for r in copied["lm"]) > sum(r["tokens"] for r in logs["lm"])
-    assert copied["vision"] != logs["vision"]  # trained again (its timings differ), not copied
+    assert copied["vision"] == logs["vision"]  # taken over: the default's log, with its timings
+    copied_cfg = dataclasses.replace(cfg, **more_copies)
+    assert _same(_snapshot(stage(copied_cfg, "vision").vision_tower), tower)
+    assert _same(_snapshot(stage(copied_cfg, "vision").language_model), _snapshot(stage(copied_cfg, "lm").language_model))
+    assert not _same(_snapshot(stage(copied_cfg, "lm").language_model), _snapshot(stage(cfg, "lm").language_model))
+    # the premise: with more presence texts and nothing taken over, the trained tower is the default's
+    asked_cfg = dataclasses.replace(cfg, lm_presence_texts=cfg.lm_presence_texts + 20)
+    _, _, direct = train_base_model("tiny", world, world_key, model_cfg, asked_cfg, progress=False, until="vision")
+    assert list(direct) == ["lm", "vision"] and direct["vision"] != logs["vision"]  # trained (its own timings)
+    assert _same(_snapshot(stage(asked_cfg, "vision").vision_tower), tower)
     torch.set_num_threads(2)
 
 

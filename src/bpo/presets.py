@@ -146,6 +146,7 @@ def base_training_config(preset: str, seed: int = 0, train_scale: float = 1.0) -
     return dataclasses.replace(cfg, seed=seed, align_examples=max(1, round(cfg.align_examples * train_scale)),
                                sft_examples=max(1, round(cfg.sft_examples * train_scale)),
                                lm_copy_texts=round(cfg.lm_copy_texts * train_scale),
+                               lm_presence_texts=round(cfg.lm_presence_texts * train_scale),
                                vision_images=max(cfg.vision_batch, round(cfg.vision_images * train_scale)),
                                ground_images=cfg.ground_images and max(cfg.vision_batch, round(cfg.ground_images * train_scale)))
 

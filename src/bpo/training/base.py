@@ -1,7 +1,8 @@
 """Training the base MLLM (the paper's "LLaVA-1.5" analogue), stage by stage:
 
 0. ``lm``: ``tiny`` only: pre-train the LM on the world's prior-only text corpus (its bias), with
-   ``lm_copy_texts`` texts that need reading the context added (``bpo.training.lm_texts``);
+   ``lm_copy_texts`` texts that need reading the context and ``lm_presence_texts`` yes/no questions
+   about it added (``bpo.training.lm_texts``);
 1. ``vision``: pre-train the vision tower to see, supervised by the renderer's exact ground truth on
    scenes whose objects are independent of their place (``bpo.training.vision``; contrastive CLIP
    on the captions is the other objective);
@@ -32,7 +33,7 @@ from bpo.training.config import BaseTrainingConfig
 from bpo.models.forward import lm_loss, text_only_loss
 from bpo.training.data import collate, encode_all, image_features, length_grouped_batches
 from bpo.training.grounding import ground_projector
-from bpo.training.lm_texts import copy_texts
+from bpo.training.lm_texts import copy_texts, presence_texts
 from bpo.training.loop import OptimConfig, train_steps
 from bpo.training.presence_turns import with_presence_turns
 from bpo.training.vision import pretrain_contrastive, pretrain_supervised
@@ -103,10 +104,15 @@ def sft_mix(world: dict, n: int) -> list[tuple[str, int]]:
 
 
 def train_base_model(preset: str, world: dict, world_key: dict, model_cfg: ModelConfig,
-                     cfg: BaseTrainingConfig, progress: bool = True):
-    """(model, processor, logs by stage) of the trained base model; cached and resumable."""
+                     cfg: BaseTrainingConfig, progress: bool = True, until: str | None = None):
+    """(model, processor, logs by stage) of the trained base model; cached and resumable.
+    ``until``: the last stage to train."""
     root = base_dir(preset, world_key, model_cfg, cfg)
     stages = _stages_for(preset, cfg)
+    if until is not None:
+        if until not in stages:
+            raise ValueError(f"train_base_model: until must be one of {stages}, got {until!r}")
+        stages = stages[:stages.index(until) + 1]
     done = [s for s in stages if (root / s / "config.json").exists()]
     if done:
         model, processor = load_pretrained(root / done[-1])
@@ -118,7 +124,8 @@ def train_base_model(preset: str, world: dict, world_key: dict, model_cfg: Model
         torch.manual_seed(cfg.seed)
         if stage == "lm":
             _freeze(model, ("lm",))
-            texts = list(world["corpus"]["text"]) + copy_texts(cfg.lm_copy_texts, cfg.seed)
+            texts = (list(world["corpus"]["text"]) + copy_texts(cfg.lm_copy_texts, cfg.seed)
+                     + presence_texts(cfg.lm_presence_texts, cfg.seed))
             logs[stage] = pretrain_lm(model, processor, texts, cfg, progress)
         elif stage == "vision":
             if cfg.vision_objective == "supervised":
@@ -134,8 +141,9 @@ def train_base_model(preset: str, world: dict, world_key: dict, model_cfg: Model
             n = min(cfg.align_examples, len(ds))
             _freeze(model, ("projector", "lm") if cfg.align_lm else ("projector",))
             feats = image_features(model, processor, _images(ds, n), progress=progress)
+            desc = "2 alignment (projector + LM)" if cfg.align_lm else "2 projector alignment"
             logs[stage] = train_on_conversations(model, processor, feats, ds["conversations"][:n], cfg.align_lr,
-                                                 cfg.align_epochs, cfg, "2 projector alignment", progress)
+                                                 cfg.align_epochs, cfg, desc, progress)
         else:
             picks = sft_mix(world, cfg.sft_examples)
             images = [world[s][i]["image"] for s, i in picks]

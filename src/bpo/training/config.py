@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 
 VISION_OBJECTIVES = ("supervised", "contrastive")
 # Fields where 0 means "no such step".
-_COUNTS_FROM_ZERO = ("lm_copy_texts", "ground_images", "sft_yes_no_turns")
+_COUNTS_FROM_ZERO = ("lm_copy_texts", "lm_presence_texts", "ground_images", "sft_yes_no_turns")
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,7 @@ class BaseTrainingConfig:
     lm_lr: float = 1e-3
     lm_batch: int = 32
     lm_copy_texts: int = 0  # tiny: texts that need reading the context, added to the corpus (bpo.training.lm_texts)
+    lm_presence_texts: int = 0  # tiny: yes/no presence questions answered from notes (bpo.training.lm_texts)
     vision_objective: str = "supervised"  # or "contrastive" (CLIP on the world's captions)
     vision_images: int = 24000  # supervised: freshly drawn scenes seen, one per image view
     vision_epochs: int = 4  # contrastive: passes over the caption set
@@ -41,10 +42,10 @@ class BaseTrainingConfig:
         if self.vision_objective not in VISION_OBJECTIVES:
             raise ValueError(f"BaseTrainingConfig.vision_objective must be one of {VISION_OBJECTIVES}, "
                              f"got {self.vision_objective!r}")
+        if not isinstance(self.align_lm, bool):
+            raise ValueError(f"BaseTrainingConfig.align_lm must be True or False, got {self.align_lm!r}")
         for name, value in asdict(self).items():
             if name in _COUNTS_FROM_ZERO and (not isinstance(value, int) or value < 0):
                 raise ValueError(f"BaseTrainingConfig.{name} must be an int >= 0, got {value!r}")
-            if name == "align_lm" and not isinstance(value, bool):
-                raise ValueError(f"BaseTrainingConfig.align_lm must be True or False, got {value!r}")
             if name not in ("seed", "vision_objective", "align_lm", *_COUNTS_FROM_ZERO) and not value > 0:
                 raise ValueError(f"BaseTrainingConfig.{name} must be positive, got {value}")
