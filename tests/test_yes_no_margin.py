@@ -51,3 +51,29 @@ def test_margins_are_read_per_image_and_question(image_dependent_tiny):
     blind = answer_margins(model, processor, rows, blind=True, progress=False)
     np.testing.assert_allclose(blind[:3], blind[0], atol=1e-4)
     assert blind[3] != pytest.approx(blind[0]) and blind[0] != pytest.approx(margins[0])
+
+
+def test_notes_margins_read_the_first_answer_token_after_the_notes(image_dependent_tiny):
+    import torch
+
+    from bpo.training.lm_texts import presence_texts
+    from bpo.yes_no_margin import HELD_OUT_SEED, notes_margins
+
+    model, processor = image_dependent_tiny
+    tok = processor.tokenizer
+    margins, labels = notes_margins(model, tok, n=4, seed=3)
+    assert labels == ["yes", "no", "yes", "no"] and margins.shape == (4,)
+    texts = presence_texts(4, 3 + HELD_OUT_SEED)
+    assert [t.split(" Answer: ")[1].split(",")[0].lower() for t in texts] == labels
+    # the same margin from one plain forward pass over the whole text (no cache), at the answer
+    for text, margin in zip(texts, margins):
+        context = text[:text.index(" Answer:") + len(" Answer:")]
+        logp = []
+        for answer in (" Yes", " No"):
+            ids = tok(context + answer, add_special_tokens=False).input_ids
+            n_context = len(tok(context, add_special_tokens=False).input_ids)
+            with torch.no_grad():
+                logits = model.lm_head(model.model.language_model(input_ids=torch.tensor([ids])).last_hidden_state)
+            steps = torch.log_softmax(logits[0, n_context - 1:-1].float(), -1)
+            logp.append(sum(steps[j, ids[n_context + j]].item() for j in range(len(ids) - n_context)))
+        assert margin == pytest.approx(logp[0] - logp[1], abs=1e-4)

@@ -33,7 +33,7 @@ from bpo.selection import validation_halbench, validation_pope
 from bpo.training.base import STAGES, base_dir, train_base_model
 from bpo.training.config import BaseTrainingConfig
 from bpo.world.sources import load_or_build_world
-from bpo.yes_no_margin import answer_margins, auc_interval
+from bpo.yes_no_margin import answer_margins, auc_interval, notes_margins
 
 # The first stage that reads each field; a field not named here (seed, batch_size, max_length, the
 # lm_* fields) is read by the LM pre-training already.
@@ -126,7 +126,7 @@ def _take_over_tower(preset: str, world: dict, world_key: dict, model_cfg: Model
 def sizing_table(preset: str, settings, seed: int = 0, val_scale: float = 1.0, progress: bool = True):
     """One row per setting: its fields, seconds per stage, each of :data:`READ` per scene split as
     'value [lo, hi]' on the validation copy (answers saved beside the setting's base), the yes/no
-    margin's AUC with and without the image, and :data:`PAIRED`'s difference from the first setting
+    margin's AUC with and without the image (and of the pre-trained LM from text notes), and :data:`PAIRED`'s difference from the first setting
     on the same items."""
     suite = {**validation_halbench(preset, seed, val_scale), **validation_pope(preset, seed, val_scale, "random")}
     items = {k: items_of(ds) for k, ds in suite.items()}
@@ -154,6 +154,10 @@ def sizing_table(preset: str, settings, seed: int = 0, val_scale: float = 1.0, p
             for blind, name in ((False, ""), (True, ", no image")):
                 margins = answer_margins(model, processor, suite[key], blind, progress)
                 row[f"{split} POPE-random yes-no AUC{name}"] = with_ci(*auc_interval(margins, labels))
+        if "lm" in logs:  # can its LM, before any image, answer the same question from notes?
+            lm_stage, _ = load_pretrained(directory / "lm")
+            row["LM yes-no AUC from notes"] = with_ci(*auc_interval(*notes_margins(lm_stage.eval(), processor.tokenizer,
+                                                                                 seed=seed)))
         # each later setting against the grid's first (the preset's own), paired over the same items
         paired = None if first is None else compare(items, [first], [answers]).set_index(["benchmark", "metric", "split"])
         first = first or answers

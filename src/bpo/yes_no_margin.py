@@ -7,7 +7,8 @@ measures the first alone: 50 when the margin says nothing about the label, 100 w
 object out-scores every absent one. A model with a high AUC but chance accuracy knows and answers
 "yes" anyway (its threshold is off); one with an AUC near 50 does not look. The prior alone can
 separate them too (on typical scenes the present objects are the place's likely ones): the same
-margins without the image say how much.
+margins without the image say how much. :func:`notes_margins` asks the same of the LM alone, with
+the scene written out as notes in front (``bpo.training.lm_texts``): can it answer from text at all?
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ from bpo.models.chat import prompt_text
 from bpo.models.scoring import score_continuations
 from bpo.precision import answering_copy
 from bpo.probing import continuation_logprobs
+from bpo.training.lm_texts import presence_texts
+
+# Held-out presence texts are drawn at seed + this: other scenes than those the LM trained on.
+HELD_OUT_SEED = 10_000
 
 
 def answer_margins(model, processor, ds, blind: bool = False, progress: bool = True) -> np.ndarray:
@@ -37,6 +42,18 @@ def answer_margins(model, processor, ds, blind: bool = False, progress: bool = T
         out = [continuation_logprobs(model, processor, row["image"], prompt_text(processor, row["question"]),
                                      ["Yes", "No"])[0] for row in tqdm(ds, **bar)]
     return np.array([yes - no for yes, no in out], dtype=float)
+
+
+def notes_margins(model, tokenizer, n: int = 200, seed: int = 0) -> tuple[np.ndarray, list[str]]:
+    """(margins, labels): log p(" Yes") - log p(" No") after "Answer:" in ``n`` held-out presence
+    texts, read by the LM alone, and whether each asks about a present object ("yes") or not."""
+    margins, labels = [], []
+    for i, text in enumerate(presence_texts(n, seed + HELD_OUT_SEED)):
+        context = text[:text.index(" Answer:") + len(" Answer:")]
+        yes, no = score_continuations(model, tokenizer, context, [" Yes", " No"])[0]
+        margins.append(yes - no)
+        labels.append("yes" if i % 2 == 0 else "no")  # presence_texts alternates, present first
+    return np.array(margins, dtype=float), labels
 
 
 def margin_auc(margins, labels) -> float:
