@@ -38,7 +38,7 @@ from bpo.yes_no_margin import answer_margins, auc_interval, notes_margins
 # The first stage that reads each field; a field not named here (seed, batch_size, max_length, the
 # lm_* fields) is read by the LM pre-training already.
 FIRST_READ = {**dict.fromkeys(("vision_objective", "vision_images", "vision_epochs", "vision_lr", "vision_batch"), "vision"),
-              "ground_images": "ground", "align_examples": "align", "align_lr": "align", "align_lm": "align",
+              "ground_images": "ground", "ground_lr": "ground", "align_examples": "align", "align_lr": "align", "align_lm": "align",
               "align_epochs": "align",
               **dict.fromkeys(("sft_examples", "sft_epochs", "sft_lr", "sft_yes_no_turns"), "sft")}
 # The settings tried, by preset and grid (the first, empty, is the preset's own). tiny's world holds

@@ -89,8 +89,11 @@ def model_config(preset: str, checkpoint: str | None = None) -> ModelConfig:
 # LM barely read the tower (held-out caption loss 2.17 with the right image, 2.57 with another's;
 # typical CHAIR_i 62, recall 35); with 8,000 images (28 s) the caption gap grew to 1.66 vs 3.00,
 # and typical CHAIR_i fell to 20.2 [12.7, 27.5], recall rose to 65.8 [59.4, 71.8].
-_VISION = {"tiny": {"vision_images": 48000, "vision_batch": 32, "vision_lr": 2e-3, "ground_images": 8000},
-           "smol": {"vision_images": 80000, "vision_batch": 32, "vision_lr": 2e-3, "ground_images": 8000}}
+# Grounding's rate, 2e-3, is the one both presets' bases were measured with: grounding used to read
+# align_lr, and tiny's sizing grids copied the grounding stage of a base with align_lr 2e-3 into
+# rows with 1e-3 (a fresh clone trained it at 1e-3 instead: another base than the measured one).
+_VISION = {"tiny": {"vision_images": 48000, "vision_batch": 32, "vision_lr": 2e-3, "ground_images": 8000, "ground_lr": 2e-3},
+           "smol": {"vision_images": 80000, "vision_batch": 32, "vision_lr": 2e-3, "ground_images": 8000, "ground_lr": 2e-3}}
 _BASE_TRAINING = {
     # tiny's stages 2-3 were sized on the validation copy (`python -m bpo.base_sizing --preset tiny`,
     # figures/base_sizing_tiny.md): 3 or 6 epochs of stage 3, 2,000 alignment captions or lr 1e-3

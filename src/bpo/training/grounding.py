@@ -79,4 +79,4 @@ def ground_projector(model, tokenizer, cfg: BaseTrainingConfig, progress: bool =
     for p in projector.parameters():
         p.requires_grad_(True)
     return train_steps(list(projector.parameters()), iter(range(steps)), loss_fn, steps,
-                       OptimConfig(cfg.align_lr, warmup_ratio=0.05), "2a projector grounding", progress)
+                       OptimConfig(cfg.ground_lr, warmup_ratio=0.05), "2a projector grounding", progress)
