@@ -64,3 +64,27 @@ def test_ground_images_is_validated():
 
     with pytest.raises(ValueError, match="ground_images"):
         BaseTrainingConfig(ground_images=-1)
+
+
+def test_grounding_reads_its_own_rate_not_the_alignment_rate(tiny):
+    """base_sizing copies the stages before the first one that reads a changed field: grounding
+    must change with ground_lr and must not with align_lr (it once read align_lr)."""
+    import copy
+
+    from bpo.base_sizing import FIRST_READ
+    from bpo.presets import base_training_config
+    from bpo.training.grounding import ground_projector
+
+    cfg = dataclasses.replace(base_training_config("tiny"), ground_images=64, vision_batch=32)
+
+    def projector_after(**change):
+        model = copy.deepcopy(tiny[0])
+        torch.manual_seed(0)
+        ground_projector(model, tiny[1].tokenizer, dataclasses.replace(cfg, **change), progress=False)
+        return model.model.multi_modal_projector.state_dict()
+
+    same, other_align, other_ground = projector_after(), projector_after(align_lr=cfg.align_lr * 3), \
+        projector_after(ground_lr=cfg.ground_lr * 3)
+    assert all(torch.equal(same[k], other_align[k]) for k in same)
+    assert not all(torch.equal(same[k], other_ground[k]) for k in same)
+    assert FIRST_READ["ground_lr"] == "ground" and FIRST_READ["align_lr"] == "align"

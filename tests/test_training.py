@@ -46,7 +46,7 @@ def test_learning_rate_warms_up_then_decays_to_zero():
         OptimConfig(lr=0)
 
 
-@pytest.mark.parametrize("field, bad", [("align_lm", 1), ("align_lm", "yes"), ("align_epochs", 0)])
+@pytest.mark.parametrize("field, bad", [("align_lm", 1), ("align_lm", "yes"), ("align_epochs", 0), ("ground_lr", 0)])
 def test_alignment_settings_reject_bad_values(field, bad):
     from bpo.training.config import BaseTrainingConfig
 
