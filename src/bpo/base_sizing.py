@@ -64,7 +64,11 @@ SIZING_GRIDS = {
              # POPE stayed at chance in every one of them, with a yes/no margin that does not separate
              # present from absent objects (AUC 0.49-0.52): can the LM answer a presence question from
              # text notes before it meets an image? (bpo.training.lm_texts.presence_texts)
-             "presence": ({}, {"lm_presence_texts": 10000})},
+             "presence": ({}, {"lm_presence_texts": 10000}),
+             # grounding read align_lr until ground_lr split from it: the reading grid's rows with align_lr
+             # 1e-3 copied a grounding stage made at 2e-3, and a fresh clone made one at 1e-3. How much
+             # does that base differ from the measured one?
+             "ground_rate": ({}, {"ground_lr": 1e-3})},
     # smol describes what it sees but says "yes" to ~90 % of POPE questions: does a second pass
     # over stage 3's conversations (384 yes/no turns among them) ground yes/no answers?
     # A second pass did not (figures/base_sizing_smol.md); do presence questions before every
