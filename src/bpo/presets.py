@@ -115,6 +115,11 @@ _BASE_TRAINING = {
     # atypical CHAIR_i still 79.1 (the prior bites), yes-ratio 40.7 %, for 8.4 more minutes here.
     # POPE-random stayed at chance in every setting (48.0-53.4, yes/no margin AUC 0.49-0.52): issue
     # 9's tiny targets (recall >= 40, POPE >= 65) are still missed. The last setting is the preset.
+    # Its LM cannot answer a presence question even from text (`--grid presence`,
+    # figures/base_sizing_tiny_presence.md): given the scene as notes, its yes/no margin separates
+    # present from absent objects at AUC 53.7 [46.0, 61.7]. 10,000 presence texts in its pre-training
+    # (lm_presence_texts) left that at 51.7 [44.0, 59.7] and POPE-random at 51.0, and raised atypical
+    # CHAIR_i by 20.9 [11.1, 31.6]: none stay. What tiny misses is its LM's, not its eyes'.
     "tiny": BaseTrainingConfig(sft_examples=1200, sft_lr=3e-4, sft_epochs=3, sft_yes_no_turns=1, align_examples=2000,
                                align_lr=1e-3, align_lm=True, align_epochs=4, lm_copy_texts=10000, **_VISION["tiny"]),
     # sft_lr chosen on the validation copy (seed 0, grounded base): 5e-5 gave typical CHAIR_i 20.2
