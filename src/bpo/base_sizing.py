@@ -38,8 +38,8 @@ from bpo.yes_no_margin import answer_margins, auc_interval, notes_margins
 # The first stage that reads each field; a field not named here (seed, batch_size, max_length, the
 # lm_* fields) is read by the LM pre-training already.
 FIRST_READ = {**dict.fromkeys(("vision_objective", "vision_images", "vision_epochs", "vision_lr", "vision_batch"), "vision"),
-              "ground_images": "ground", "ground_lr": "ground", "align_examples": "align", "align_lr": "align", "align_lm": "align",
-              "align_epochs": "align",
+              "ground_images": "ground", "ground_lr": "ground",
+              **dict.fromkeys(("align_examples", "align_lr", "align_lm", "align_epochs"), "align"),
               **dict.fromkeys(("sft_examples", "sft_epochs", "sft_lr", "sft_yes_no_turns"), "sft")}
 # The settings tried, by preset and grid (the first, empty, is the preset's own). tiny's world holds
 # 1,000 conversations per source and its preference data take the rows after stage 3's, so stage 3
@@ -130,8 +130,8 @@ def _take_over_tower(preset: str, world: dict, world_key: dict, model_cfg: Model
 def sizing_table(preset: str, settings, seed: int = 0, val_scale: float = 1.0, progress: bool = True):
     """One row per setting: its fields, seconds per stage, each of :data:`READ` per scene split as
     'value [lo, hi]' on the validation copy (answers saved beside the setting's base), the yes/no
-    margin's AUC with and without the image (and of the pre-trained LM from text notes), and :data:`PAIRED`'s difference from the first setting
-    on the same items."""
+    margin's AUC with and without the image (and of the pre-trained LM from text notes), and
+    :data:`PAIRED`'s difference from the first setting on the same items."""
     suite = {**validation_halbench(preset, seed, val_scale), **validation_pope(preset, seed, val_scale, "random")}
     items = {k: items_of(ds) for k, ds in suite.items()}
     rows, first = [], None

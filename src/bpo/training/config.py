@@ -27,7 +27,7 @@ class BaseTrainingConfig:
     vision_lr: float = 1e-3
     vision_batch: int = 64
     ground_images: int = 0  # projector warm start on word vectors (bpo.training.grounding); 0 = none
-    ground_lr: float = 1e-3
+    ground_lr: float = 1e-3  # the grounding stage's peak rate
     align_examples: int = 1500
     align_lr: float = 1e-3  # LLaVA's stage-1 rate: only the projector learns
     align_lm: bool = False  # tiny: its from-scratch LM learns from the captions too (LLaVA's LM stays frozen)
