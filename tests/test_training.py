@@ -47,7 +47,7 @@ def test_learning_rate_warms_up_then_decays_to_zero():
 
 
 @pytest.mark.parametrize("field, bad", [("align_lm", 1), ("align_lm", "yes"), ("align_epochs", 0), ("ground_lr", 0)])
-def test_alignment_settings_reject_bad_values(field, bad):
+def test_stage_settings_reject_bad_values(field, bad):
     from bpo.training.config import BaseTrainingConfig
 
     with pytest.raises(ValueError, match=field):
